@@ -1,0 +1,316 @@
+"""Correlation statistics: scalar helpers, grouped (segment) correlations, logistic fits, Williams' test.
+
+The grouped functions work on rows already sorted by group (``starts``/``sizes`` describe contiguous
+segments) and compute every group at once, so the per-reference protocol costs a few array passes
+instead of one scipy call per original. They return exactly what scipy returns per group (up to float
+rounding), including NaN for constant groups and groups of fewer than two rows.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, stats
+
+__all__ = [
+    "FITS",
+    "WilliamsResult",
+    "fit_logistic",
+    "krocc",
+    "plcc",
+    "rmse",
+    "segment_kendall",
+    "segment_pearson",
+    "segment_ranks",
+    "segment_spearman",
+    "srocc",
+    "williams_test",
+]
+
+FITS = ("logistic4", "logistic5")
+
+# Groups at least this large are handed to scipy.stats.kendalltau one by one: the pairwise block
+# would need size**2 bytes, and such groups are rare (pooled cells, never per-reference groups).
+_KENDALL_BLOCK_MAX = 4096
+# Upper bound on the pairwise elements materialised at once for the vectorised Kendall tau.
+_KENDALL_CHUNK_ELEMENTS = 8_000_000
+
+
+def _as_pair(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same length, got {x.size} and {y.size}")
+    return x, y
+
+
+def _degenerate(x: np.ndarray, y: np.ndarray) -> bool:
+    return x.size < 2 or bool(np.all(x == x[0])) or bool(np.all(y == y[0]))
+
+
+def plcc(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson linear correlation (signed); NaN for fewer than two rows or a constant input."""
+    x, y = _as_pair(x, y)
+    if _degenerate(x, y):
+        return math.nan
+    return float(stats.pearsonr(x, y).statistic)
+
+
+def srocc(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank-order correlation (signed, average ranks for ties); NaN when degenerate."""
+    x, y = _as_pair(x, y)
+    if _degenerate(x, y):
+        return math.nan
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def krocc(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall rank-order correlation, tau-b (signed); NaN when degenerate."""
+    x, y = _as_pair(x, y)
+    if _degenerate(x, y):
+        return math.nan
+    return float(stats.kendalltau(x, y).statistic)
+
+
+def rmse(x: np.ndarray, y: np.ndarray) -> float:
+    """Root mean squared error between two equally long vectors."""
+    x, y = _as_pair(x, y)
+    if x.size == 0:
+        raise ValueError("rmse of empty input")
+    return float(np.sqrt(np.mean((x - y) ** 2)))
+
+
+# --------------------------------------------------------------------------- grouped correlations
+
+
+def _segment_ids(sizes: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(sizes.size), sizes)
+
+
+def _constant_segments(v: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """True for segments whose values are all equal (empty segments count as constant)."""
+    out = np.ones(sizes.size, dtype=bool)
+    nonempty = sizes > 0
+    if v.size:
+        hi = np.maximum.reduceat(v, starts[nonempty])
+        lo = np.minimum.reduceat(v, starts[nonempty])
+        out[nonempty] = hi == lo
+    return out
+
+
+def segment_pearson(x: np.ndarray, y: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Pearson r of every contiguous segment; NaN where the segment is constant or shorter than 2.
+
+    Parameters
+    ----------
+    x, y : float64 arrays of equal length, rows sorted by segment.
+    starts, sizes : int arrays, the first row and the length of each segment (segments tile the rows).
+    """
+    seg = _segment_ids(sizes)
+    n = sizes.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = np.bincount(seg, x, minlength=sizes.size) / n
+        my = np.bincount(seg, y, minlength=sizes.size) / n
+        dx = x - mx[seg]
+        dy = y - my[seg]
+        sxy = np.bincount(seg, dx * dy, minlength=sizes.size)
+        sxx = np.bincount(seg, dx * dx, minlength=sizes.size)
+        syy = np.bincount(seg, dy * dy, minlength=sizes.size)
+        r = sxy / np.sqrt(sxx * syy)
+    r = np.clip(r, -1.0, 1.0)
+    bad = (sizes < 2) | _constant_segments(x, starts, sizes) | _constant_segments(y, starts, sizes)
+    r[bad] = np.nan
+    return r
+
+
+def segment_ranks(v: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based, ties share their mean rank) within each contiguous segment."""
+    seg = _segment_ids(sizes)
+    order = np.lexsort((v, seg))
+    vs = v[order]
+    ss = seg[order]
+    n = v.size
+    if n == 0:
+        return np.empty(0)
+    new_run = np.empty(n, dtype=bool)
+    new_run[0] = True
+    new_run[1:] = (vs[1:] != vs[:-1]) | (ss[1:] != ss[:-1])
+    run = np.cumsum(new_run) - 1
+    seg_start = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    pos = np.arange(n) - seg_start[ss]
+    run_first = pos[new_run]
+    run_last = np.empty_like(run_first)
+    run_last[:-1] = pos[np.flatnonzero(new_run)[1:] - 1]
+    run_last[-1] = pos[-1]
+    ranks = np.empty(n)
+    ranks[order] = (run_first[run] + run_last[run]) / 2.0 + 1.0
+    return ranks
+
+
+def segment_spearman(x: np.ndarray, y: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Spearman rho of every segment: Pearson of the within-segment average ranks."""
+    r = segment_pearson(segment_ranks(x, sizes), segment_ranks(y, sizes), starts, sizes)
+    # A constant input has constant ranks, so degeneracy carries over; checked on raw values for clarity.
+    return r
+
+
+def segment_kendall(x: np.ndarray, y: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Kendall tau-b of every segment, vectorised over padded blocks of similarly sized segments."""
+    out = np.full(sizes.size, np.nan)
+    small = np.flatnonzero((sizes >= 2) & (sizes <= _KENDALL_BLOCK_MAX))
+    # Similar sizes side by side keep the padding small.
+    small = small[np.argsort(sizes[small], kind="stable")]
+    widths = sizes[small].astype(np.int64)
+    i = 0
+    while i < small.size:
+        # Sizes ascend, so the cost of a chunk [i, j) is (j - i) * widths[j - 1]**2, increasing in j.
+        window = widths[i : i + _KENDALL_CHUNK_ELEMENTS // 4]
+        cost = np.arange(1, window.size + 1) * window**2
+        j = i + max(1, int(np.searchsorted(cost, _KENDALL_CHUNK_ELEMENTS, side="right")))
+        groups = small[i:j]
+        out[groups] = _kendall_block(x, y, starts[groups], sizes[groups], int(widths[j - 1]))
+        i = j
+    for g in np.flatnonzero(sizes > _KENDALL_BLOCK_MAX):
+        sl = slice(starts[g], starts[g] + sizes[g])
+        out[g] = krocc(x[sl], y[sl])
+    return out
+
+
+def _kendall_block(
+    x: np.ndarray, y: np.ndarray, starts: np.ndarray, sizes: np.ndarray, width: int
+) -> np.ndarray:
+    cols = np.arange(width)
+    valid = cols[None, :] < sizes[:, None]
+    idx = np.where(valid, starts[:, None] + cols[None, :], 0)
+    px = x[idx]
+    py = y[idx]
+    pair = valid[:, :, None] & valid[:, None, :]
+    sx = np.sign(px[:, :, None] - px[:, None, :]).astype(np.int8) * pair
+    sy = np.sign(py[:, :, None] - py[:, None, :]).astype(np.int8) * pair
+    # Sums over ordered pairs count every unordered pair twice; the factor cancels in tau-b.
+    s = np.einsum("gij,gij->g", sx, sy, dtype=np.int64).astype(np.float64)
+    tx = np.abs(sx).sum(axis=(1, 2), dtype=np.int64).astype(np.float64)
+    ty = np.abs(sy).sum(axis=(1, 2), dtype=np.int64).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tau = s / np.sqrt(tx) / np.sqrt(ty)
+    tau[(tx == 0) | (ty == 0)] = np.nan
+    return np.clip(tau, -1.0, 1.0)
+
+
+# --------------------------------------------------------------------------- logistic mapping
+
+
+def _logistic4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
+    return (b1 - b2) / (1.0 + np.exp(-(x - b3) / b4)) + b2
+
+
+def _logistic5(x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: float) -> np.ndarray:
+    return b1 * (0.5 - 1.0 / (1.0 + np.exp(b2 * (x - b3)))) + b4 * x + b5
+
+
+def fit_logistic(predictions: np.ndarray, references: np.ndarray, kind: str = "logistic4") -> np.ndarray:
+    """Map predictions onto the reference scale with a VQEG monotonic logistic.
+
+    ``logistic4``: ``(b1 - b2) / (1 + exp(-(x - b3) / b4)) + b2`` (monotonic, either direction through
+    the sign of ``b1 - b2``); ``logistic5``: ``b1 (1/2 - 1 / (1 + exp(b2 (x - b3)))) + b4 x + b5``. The
+    initial point is a deterministic function of the data and the parameters are bounded. When the fit fails a
+    ``RuntimeWarning`` is issued and an all-NaN array is returned.
+
+    Returns
+    -------
+    The fitted predictions (same length as the inputs).
+    """
+    if kind not in FITS:
+        raise ValueError(f"unknown fit {kind!r}; expected one of {FITS} or None")
+    x, y = _as_pair(predictions, references)
+    nan = np.full(x.size, np.nan)
+    n_params = 4 if kind == "logistic4" else 5
+    if x.size <= n_params or np.all(x == x[0]) or np.all(y == y[0]):
+        warnings.warn(
+            f"{kind} fit needs more than {n_params} rows and non-constant inputs (got {x.size} rows); "
+            "fitted PLCC/RMSE are NaN",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return nan
+    xs = float(np.std(x))
+    x_span = float(np.ptp(x))
+    y_span = float(np.ptp(y))
+    big = 1e3 * (y_span + abs(float(np.mean(y))) + 1.0)
+    slope_sign = 1.0 if plcc(x, y) >= 0 else -1.0
+    if kind == "logistic4":
+        func = _logistic4
+        lo, hi = (
+            (float(np.min(y)), float(np.max(y))) if slope_sign > 0 else (float(np.max(y)), float(np.min(y)))
+        )
+        p0 = [hi, lo, float(np.median(x)), xs]
+        bounds = (
+            [-big, -big, float(np.min(x)) - x_span, 1e-6 * xs],
+            [big, big, float(np.max(x)) + x_span, 1e3 * xs],
+        )
+    else:
+        func = _logistic5
+        p0 = [slope_sign * y_span, 1.0 / xs, float(np.median(x)), 0.0, float(np.mean(y))]
+        bounds = (
+            [-big, -1e3 / xs, float(np.min(x)) - x_span, -big / xs, -big],
+            [big, 1e3 / xs, float(np.max(x)) + x_span, big / xs, big],
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", optimize.OptimizeWarning)
+            with np.errstate(over="ignore"):
+                params, _ = optimize.curve_fit(func, x, y, p0=p0, bounds=bounds, maxfev=20_000)
+                fitted = func(x, *params)
+    except (RuntimeError, ValueError, optimize.OptimizeWarning) as exc:
+        warnings.warn(f"{kind} fit failed ({exc}); fitted PLCC/RMSE are NaN", RuntimeWarning, stacklevel=2)
+        return nan
+    if not np.all(np.isfinite(fitted)):
+        warnings.warn(
+            f"{kind} fit produced non-finite values; fitted PLCC/RMSE are NaN", RuntimeWarning, stacklevel=2
+        )
+        return nan
+    return fitted
+
+
+# --------------------------------------------------------------------------- Williams' test
+
+
+@dataclass(frozen=True)
+class WilliamsResult:
+    """Williams' t for two dependent correlations sharing one variable (Steiger 1980, eq. 7)."""
+
+    statistic: float
+    pvalue: float
+    df: int
+
+
+def williams_test(r12: float, r13: float, r23: float, n: int) -> WilliamsResult:
+    """Test H0: r12 == r13, where variable 1 is shared (e.g. the labels) and r23 links the two candidates.
+
+    Two-sided p-value from Student's t with ``n - 3`` degrees of freedom.
+
+    Examples
+    --------
+    >>> res = williams_test(0.80, 0.72, 0.89, 26)
+    >>> round(res.statistic, 3), round(res.pvalue, 3)
+    (1.361, 0.187)
+    """
+    for name, r in (("r12", r12), ("r13", r13), ("r23", r23)):
+        if not (math.isfinite(r) and -1.0 <= r <= 1.0):
+            raise ValueError(f"{name} must be a finite correlation in [-1, 1], got {r!r}")
+    if n <= 3:
+        raise ValueError(f"Williams' test needs n > 3 observations, got {n}")
+    det = 1.0 - r12**2 - r13**2 - r23**2 + 2.0 * r12 * r13 * r23
+    rbar = (r12 + r13) / 2.0
+    denom = 2.0 * (n - 1) / (n - 3) * det + rbar**2 * (1.0 - r23) ** 3
+    if denom <= 0:
+        raise ValueError(
+            "correlations are inconsistent (the 3x3 correlation matrix is not positive definite)"
+        )
+    t = (r12 - r13) * math.sqrt((n - 1) * (1.0 + r23) / denom)
+    df = n - 3
+    p = float(2.0 * stats.t.sf(abs(t), df))
+    return WilliamsResult(statistic=float(t), pvalue=p, df=df)
