@@ -215,13 +215,13 @@ def _body(meta: dict[str, Any], configs: list[str]) -> str:
         "from datasets import load_dataset",
         "",
         f'ds = load_dataset("path/or/user/cfqa", "{configs[0]}")  # DatasetDict(originals, compressed)',
-        'comp = ds["compressed"].with_format("numpy")                 # feature -> float32 (N, C, T, D)',
+        'comp = ds["compressed"].with_format("numpy")  # feature -> float32 (N, C, T, D)',
         'x = comp[0]["feature"]',
         'stream = load_dataset("path/or/user/cfqa", "'
         + configs[0]
         + '", split="compressed", streaming=True)',
         "",
-        "from cfqa_dataset import iter_pairs                          # (original, compressed, label, meta)",
+        "from cfqa_dataset import iter_pairs  # (original, compressed, label, meta)",
         'for pair in iter_pairs("path/or/user/cfqa", tasks=["' + tasks[0] + '"]):',
         "    ...",
         "```",

@@ -64,7 +64,7 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "`<task>/<codec>/<rate_index>/<original_id>`"
     " when built by cfqa",
     "original_id": "name of the original feature without extension (joins the two splits)",
-    "task": "cls | seg | dpt",
+    "task": "cls, seg or dpt",
     "source_name": "source image name of the original (ImageNet / VOC2012 / NYUv2 file name)",
     "codec": "codec name (hm, vtm, hyperprior_multi_task, hyperprior_task_specific, hevc, ...); "
     "empty for originals",

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -368,8 +368,8 @@ def write_dataset(
     originals: Iterable[Mapping[str, Any]],
     compressed: Iterable[Mapping[str, Any]],
     *,
-    partial: bool = False,
-    notes: Mapping[str, Any] | str | None = None,
+    partial: bool | Callable[[], bool] = False,
+    notes: Mapping[str, Any] | str | Callable[[], Mapping[str, Any] | str | None] | None = None,
     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
     row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
     max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
@@ -391,6 +391,8 @@ def write_dataset(
         The card states that the dataset is partial (e.g. an import with missing parts).
     notes:
         Free text or a mapping rendered in the card's "Build notes" section (profile, backbone, codec ladder).
+        `partial` and `notes` may be zero-argument callables, evaluated after all rows were consumed (an
+        importer learns what it skipped only while streaming).
     max_shard_bytes, row_group_bytes, max_buffered_bytes:
         Shard size bound, target in-memory size of one Parquet row group, and bound of all buffered rows.
 
@@ -421,6 +423,10 @@ def write_dataset(
         for i, row in enumerate(compressed):
             writer.add_compressed(i, row)
         writer.finish()
+        if callable(partial):
+            partial = partial()
+        if callable(notes):
+            notes = notes()
         meta = {
             "format": FORMAT_VERSION,
             "partial": bool(partial),
