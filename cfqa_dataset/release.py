@@ -559,6 +559,19 @@ class _Release:
         }
 
 
+def _original_results_note(release: _Release, task: str) -> str:
+    known = sum((task, n) in release.original_raw for n in release.names[task])
+    if known and not (release.root / release.original_results.format(task=task)).is_file():
+        return (
+            f"{task}: rank {_KNOWN_ORIGINAL_RAW[task]:g} by construction (all originals correctly classified)"
+        )
+    if known:
+        return (
+            f"{task}: {known} of {len(release.names[task])} from {release.original_results.format(task=task)}"
+        )
+    return f"{task}: not in the release (label empty, raw kept)"
+
+
 def import_release(
     release_dir: str | os.PathLike[str],
     out: str | os.PathLike[str] | None,
@@ -613,12 +626,7 @@ def import_release(
     build_notes: dict[str, Any] = {
         "source": "official CFQA release (chansongoal/CFQA_Compressed-Feature-Quality-Assessment), "
         "imported by `cfqa import`",
-        "original task results": ", ".join(
-            f"{t}: known"
-            if any((t, n) in release.original_raw for n in release.names[t])
-            else f"{t}: not in the release (label empty, raw kept)"
-            for t in release.tasks
-        ),
+        "original task results": ", ".join(_original_results_note(release, t) for t in release.tasks),
         "labels": "raw values from the reference evaluation logs; the logs' MSE/cosine/CKA are in provenance",
     }
     if isinstance(notes, str):
