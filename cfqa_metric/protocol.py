@@ -72,7 +72,7 @@ def _numbers(values: Any, name: str) -> np.ndarray:
     bad = ~np.isfinite(arr)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name}[{i}] is {arr[i]!r}; {int(bad.sum())} non-finite values in {name}")
+        raise ValueError(f"{name}[{i}] is {float(arr[i])}; {int(bad.sum())} non-finite value(s) in {name}")
     return arr
 
 
