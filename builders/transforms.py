@@ -191,13 +191,15 @@ def fit_codebook(
     return np.stack([_kmeans_1d(values, levels, seed, max_points) for values in groups])
 
 
-def _kmeans_1d(values: np.ndarray, levels: int, seed: int, max_points: int | None, iters: int = 300) -> np.ndarray:
+def _kmeans_1d(
+    values: np.ndarray, levels: int, seed: int, max_points: int | None, iters: int = 1000
+) -> np.ndarray:
     """Lloyd's k-means in one dimension, exact, on sorted values.
 
     In 1-D every cluster is a contiguous run of the sorted values (split at the midpoints between sorted
-    centres), so one Lloyd step is a ``searchsorted`` of ``levels`` midpoints plus prefix sums: O(levels log n)
-    instead of O(n * levels) for a general k-means (sklearn's takes minutes on paper-size features).
-    Initialised by sklearn's k-means++ (on a seeded subset); stops when no value changes cluster.
+    centres), so one Lloyd step is a ``searchsorted`` of ``levels`` midpoints plus prefix sums:
+    O(levels log n) instead of O(n * levels) for a general k-means (sklearn's takes minutes on paper-size
+    features). Initialised by sklearn's k-means++ (on a seeded subset); stops when no value changes cluster.
     """
     rng = np.random.default_rng(seed)
     values = np.asarray(values, dtype=np.float64).ravel()
@@ -212,7 +214,8 @@ def _kmeans_1d(values: np.ndarray, levels: int, seed: int, max_points: int | Non
     centres = _kmeans_plusplus_1d(data, levels, rng)
     bounds = None
     for _ in range(iters):
-        new_bounds = np.concatenate([[0], np.searchsorted(data, (centres[1:] + centres[:-1]) / 2), [data.size]])
+        cuts = np.searchsorted(data, (centres[1:] + centres[:-1]) / 2)
+        new_bounds = np.concatenate([[0], cuts, [data.size]])
         if bounds is not None and np.array_equal(new_bounds, bounds):
             break
         bounds = new_bounds
@@ -224,7 +227,9 @@ def _kmeans_1d(values: np.ndarray, levels: int, seed: int, max_points: int | Non
     return centres.astype(np.float32)
 
 
-def _kmeans_plusplus_1d(data: np.ndarray, levels: int, rng: np.random.Generator, subset: int = 50_000) -> np.ndarray:
+def _kmeans_plusplus_1d(
+    data: np.ndarray, levels: int, rng: np.random.Generator, subset: int = 50_000
+) -> np.ndarray:
     from sklearn.cluster import kmeans_plusplus
 
     sample = data if data.size <= subset else rng.choice(data, size=subset, replace=False)
