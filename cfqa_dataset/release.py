@@ -615,12 +615,13 @@ def import_release(
         raise ReleaseError(report)
     release = _Release(root, tasks, codecs, lists, labels, original_results, rate_points, report)
     release.scan()
-    if not release.tasks or (report.errors and not partial):
+    if not release.tasks:
         raise ReleaseError(report)
-    if out is None:
+    if out is None or (report.errors and not partial):
+        # Read every value even when the import is already refused, so the report is complete.
         for _ in release.originals(partial):
             pass
-        for _ in release.compressed(partial):
+        for _ in release.compressed(partial):  # raises ReleaseError at its end on any error
             pass
         return report
     build_notes: dict[str, Any] = {
