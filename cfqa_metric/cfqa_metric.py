@@ -76,7 +76,7 @@ Examples:
 _CITATION = """
 @inproceedings{gao2025cfqa,
   title     = {Compressed Feature Quality Assessment: Dataset and Baselines},
-  author    = {Gao, Changsheng and Zhou, Wei and Lin, Guosheng and Lin, Weisi},
+  author    = {Gao and Zhou and Lin and Lin},
   booktitle = {Proceedings of the 33rd ACM International Conference on Multimedia},
   year      = {2025},
   doi       = {10.1145/3746027.3758309},

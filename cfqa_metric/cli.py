@@ -31,6 +31,14 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [v for item in values for v in item.split(",") if v]
 
 
+def _console() -> Console:
+    console = Console()
+    if not console.is_terminal:
+        # Piped or captured output: do not wrap the wide table at 80 columns.
+        console.width = 240
+    return console
+
+
 def _fmt(v: float) -> str:
     return "nan" if math.isnan(v) else f"{v:.4f}"
 
@@ -91,7 +99,7 @@ def score_command(
     if as_json:
         typer.echo(json.dumps(results, indent=2))
         return
-    Console().print(_paper_table(results, f"{data}: {protocol}, label={label}"))
+    _console().print(_paper_table(results, f"{data}: {protocol}, label={label}"))
     for name, res in results.items():
         if res["n_nan_groups"]:
             typer.echo(
@@ -125,4 +133,4 @@ def reference_table_command(
     for m in LOG_METRICS:
         row = table[m]
         out.add_row(m, _fmt(row["plcc"]), _fmt(row["srocc"]), f"{row['n_nan_groups']}/{row['n_groups']}")
-    Console().print(out)
+    _console().print(out)

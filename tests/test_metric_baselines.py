@@ -32,7 +32,7 @@ def _naive_cka_per_slice(x, y):
 
 
 def _unbiased_centre(gram):
-    """Unbiased HSIC centring of a Gram matrix (Song et al. 2012), as in the CKA literature's reference code."""
+    """Unbiased HSIC centring of a Gram matrix (Song et al. 2012), as in the CKA literature."""
     n = gram.shape[0]
     g = gram.copy()
     np.fill_diagonal(g, 0.0)

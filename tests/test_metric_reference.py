@@ -10,9 +10,8 @@ import cfqa_metric
 from cfqa_metric import NaNGroupWarning, correlate, reference_table
 
 
-@pytest.fixture
-def reference_files(tmp_path):
-    """A cls-style log and list: extensions, junk lines, a constant group, a one-row and a missing original."""
+def write_reference_files(tmp_path):
+    """A cls-style log and list: extensions, junk lines, a constant, a one-row and a missing original."""
     rng = np.random.default_rng(0)
     names = [f"ILSVRC2012_val_{i:08d}" for i in range(1, 13)]
     lines = ["# codec hm task cls", "name label mse cos cka", ""]
@@ -35,6 +34,11 @@ def reference_files(tmp_path):
     lst = tmp_path / "cls_list.txt"
     lst.write_text("".join(f"{n}.JPEG {k}\n" for k, n in enumerate(names)) + "\n")
     return log, lst, names
+
+
+@pytest.fixture
+def reference_files(tmp_path):
+    return write_reference_files(tmp_path)
 
 
 def _straightforward(log, lst):
