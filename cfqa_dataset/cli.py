@@ -12,7 +12,7 @@ from rich.markup import escape
 app = typer.Typer(
     help="CFQA dataset: import the official release, verify, push to the Hub.", no_args_is_help=True
 )
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 @app.command("import")
