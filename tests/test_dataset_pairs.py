@@ -89,3 +89,20 @@ def test_orphan_compressed_row_is_reported(folder):
     dd = datasets.DatasetDict(originals=dd["originals"].select([0]), compressed=dd["compressed"])
     with pytest.raises(ValueError, match="not in the originals split"):
         list(iter_pairs(dd))
+
+
+def test_indices_mapping_and_read_only_views(folder, source_rows):
+    o, c = source_rows
+    dd = datasets.load_dataset(str(folder), "dpt")
+    dd = datasets.DatasetDict(
+        originals=dd["originals"].select([2, 0, 1]), compressed=dd["compressed"].shuffle(seed=0)
+    )
+    pairs = list(iter_pairs(dd))
+    assert [p.meta["original_id"] for p in pairs[::6]] == ["dpt_0002", "dpt_0000", "dpt_0001"]
+    by_id = {r["id"]: r["feature"] for r in c}
+    originals = {r["original_id"]: r["feature"] for r in o if r["task"] == "dpt"}
+    for p in pairs:
+        assert np.array_equal(p.compressed, by_id[p.meta["id"]])
+        assert np.array_equal(p.original, originals[p.meta["original_id"]])
+    with pytest.raises(ValueError, match="read-only"):
+        pairs[0].original[...] = 0  # the shared original cannot be corrupted by a metric
