@@ -38,60 +38,48 @@ CODECS = {"hm": ("qp", [2, 8, 14, 20]), "hyperprior_multi_task": ("lambda", [0.0
 N_CLS, N_SEG = 12, 2
 
 
-def rows():
-    """Originals then compressed rows of both tasks (generated lazily, reproducibly)."""
+def rows() -> tuple[list[dict], list[dict]]:
+    """Originals, then compressed rows of both tasks, materialised once (~0.5 GB): writers timed alone."""
     o1, c1 = synthetic_rows(SHAPES_CLS, N_CLS, CODECS, seed=1)
     o2, c2 = synthetic_rows(SHAPES_SEG, N_SEG, CODECS, seed=2)
-
-    def chain(*its):
-        for it in its:
-            yield from it
-
-    return chain(o1, o2), chain(c1, c2)
+    return [*o1, *o2], [*c1, *c2]
 
 
-def write_npy(folder: Path) -> tuple[dict[str, list[Path]], float]:
-    """Save the same arrays as .npy files, per split; returns the paths and the seconds spent."""
-    t0 = time.perf_counter()
+def write_npy(folder: Path, originals: list[dict], compressed: list[dict]) -> dict[str, list[Path]]:
+    """Save the same arrays as .npy files, per split (the baseline)."""
     files: dict[str, list[Path]] = {"originals": [], "compressed": []}
-    o, c = rows()
-    for split, it in (("originals", o), ("compressed", c)):
+    for split, split_rows in (("originals", originals), ("compressed", compressed)):
         (folder / split).mkdir(parents=True)
-        for i, row in enumerate(it):
+        for i, row in enumerate(split_rows):
             path = folder / split / f"{i:05d}.npy"
             np.save(path, row["feature"])
             files[split].append(path)
-    return files, time.perf_counter() - t0
+    return files
 
 
 def fresh_cache() -> Path:
-    cache = _TMP / f"cache_{time.perf_counter_ns()}"
-    return cache
+    return _TMP / f"cache_{time.perf_counter_ns()}"
 
 
 def main() -> None:
     out = _TMP / "cfqa"
-    npy_files, t_npy_write = write_npy(_TMP / "npy")
+    originals, compressed = rows()
     t0 = time.perf_counter()
-    o, c = rows()
-    write_dataset(out, o, c)
+    npy_files = write_npy(_TMP / "npy", originals, compressed)
+    t_npy_write = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    write_dataset(out, iter(originals), iter(compressed))
     t_write = time.perf_counter() - t0
-    # Row generation is shared by both writers; report it to read the write times fairly.
-    t0 = time.perf_counter()
-    o, c = rows()
-    for _ in o:
-        pass
-    for _ in c:
-        pass
-    t_gen = time.perf_counter() - t0
+    del originals, compressed
 
     shards = scan_shards(out)
     print("== bytes on disk (Parquet shards vs float32 .npy) ==")
     for split in ("originals", "compressed"):
         pq_bytes = sum((out / f).stat().st_size for k, fs in shards.items() if k.split == split for f in fs)
         npy_bytes = sum(p.stat().st_size for p in npy_files[split])
+        ratio = pq_bytes / npy_bytes
         print(
-            f"{split:11s}: parquet {pq_bytes / 1e6:8.1f} MB  npy {npy_bytes / 1e6:8.1f} MB  ratio {pq_bytes / npy_bytes:.3f}"
+            f"{split:11s}: parquet {pq_bytes / 1e6:8.1f} MB  npy {npy_bytes / 1e6:8.1f} MB  ratio {ratio:.3f}"
         )
     shapes = SHAPES_CLS | SHAPES_SEG
     for key, fs in sorted(shards.items()):
@@ -101,72 +89,70 @@ def main() -> None:
             npy = n * (int(np.prod(shapes[key.task])) * 4 + 128)  # 128-byte .npy header
             print(f"  {key.task}/{key.codec}: ratio {size / npy:.3f}")
     print(
-        f"write time: parquet {t_write - t_gen:.1f} s vs npy {t_npy_write - t_gen:.1f} s (row generation {t_gen:.1f} s excluded)"
+        f"write time: parquet {t_write:.1f} s vs npy {t_npy_write:.1f} s: ratio {t_write / t_npy_write:.1f}"
     )
 
-    print("== time to open (download_and_prepare + load, fresh cache) ==")
-    timings = {}
-    for name in ("cls-hm", "cls"):
-        t0 = time.perf_counter()
-        datasets.load_dataset(str(out), name, cache_dir=str(fresh_cache()))
-        timings[name] = time.perf_counter() - t0
-    print(
-        f"cls-hm {timings['cls-hm']:.2f} s vs cls (all codecs) {timings['cls']:.2f} s: ratio {timings['cls-hm'] / timings['cls']:.2f}"
-    )
-
-    print("== read throughput: with_format('numpy') vs np.load of the same arrays (warm page cache) ==")
-    cache = str(fresh_cache())
-    comp_all = []
+    print("== time to open one codec of a task vs the whole task (download_and_prepare + load) ==")
     for task in ("cls", "seg"):
-        comp_all.append(datasets.load_dataset(str(out), task, split="compressed", cache_dir=cache))
-    for p in npy_files["compressed"]:
-        p.read_bytes()  # warm the page cache for the baseline as the Arrow cache is warm for datasets
-
-    def read_datasets() -> int:
-        total = 0
-        for ds in comp_all:
-            fmt = ds.with_format("numpy", columns=["feature"])
-            for i in range(len(fmt)):
-                x = fmt[i]["feature"]
-                assert x.dtype == np.float32
-                total += x.nbytes
-        return total
-
-    def read_npy() -> int:
-        return sum(np.load(p).nbytes for p in npy_files["compressed"])
-
-    def read_pairs() -> int:
-        return sum(
-            p.compressed.nbytes
-            for p in iter_pairs(
-                {t: datasets.load_dataset(str(out), t, cache_dir=cache) for t in ("cls", "seg")}
-            )
+        timings = {}
+        for name in (f"{task}-hm", task):
+            cache = str(fresh_cache())
+            t0 = time.perf_counter()
+            datasets.load_dataset(str(out), name, cache_dir=cache)
+            timings[name] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            datasets.load_dataset(str(out), name, cache_dir=cache)
+            timings[name + " cached"] = time.perf_counter() - t0
+        one, whole = timings[f"{task}-hm"], timings[task]
+        print(
+            f"{task}-hm {one:.2f} s vs {task} (2 codecs) {whole:.2f} s: ratio {one / whole:.2f}; "
+            f"reopen from cache {timings[f'{task}-hm cached']:.2f} s / {timings[task + ' cached']:.2f} s"
         )
 
-    def stream() -> int:
-        total = 0
-        for task in ("cls", "seg"):
-            it = datasets.load_dataset(str(out), task, split="compressed", streaming=True).with_format(
-                "numpy"
-            )
-            for row in it:
-                total += row["feature"].nbytes
-        return total
+    print("== read throughput vs np.load of the same arrays (warm page cache and Arrow cache) ==")
+    cache = str(fresh_cache())
+    loaded = {task: datasets.load_dataset(str(out), task, cache_dir=cache) for task in ("cls", "seg")}
+    for p in npy_files["compressed"]:
+        p.read_bytes()  # warm the page cache for the baseline as the Arrow cache is warm for datasets
+    n_cls = N_CLS * sum(len(v[1]) for v in CODECS.values())
+    npy_of = {"cls": npy_files["compressed"][:n_cls], "seg": npy_files["compressed"][n_cls:]}
 
-    results = {}
-    for name, fn in (
-        ("np.load", read_npy),
-        ("with_format numpy", read_datasets),
-        ("iter_pairs", read_pairs),
-        ("streaming", stream),
-    ):
-        fn()  # warm-up
-        t0 = time.perf_counter()
-        nbytes = fn()
-        results[name] = nbytes / (time.perf_counter() - t0) / 1e6
-    base = results["np.load"]
-    for name, mbps in results.items():
-        print(f"{name:18s}: {mbps:8.0f} MB/s  ratio vs np.load {mbps / base:.2f}")
+    def rows_numpy(task: str) -> int:
+        fmt = loaded[task]["compressed"].with_format("numpy", columns=["feature"])
+        return sum(fmt[i]["feature"].nbytes for i in range(len(fmt)))
+
+    def batches_numpy(task: str) -> int:
+        fmt = loaded[task]["compressed"].with_format("numpy", columns=["feature"])
+        return sum(b["feature"].nbytes for b in fmt.iter(batch_size=8))
+
+    def pairs(task: str) -> int:
+        return sum(p.compressed.nbytes for p in iter_pairs(loaded[task]))
+
+    def stream(task: str) -> int:
+        it = datasets.load_dataset(str(out), task, split="compressed", streaming=True).with_format("numpy")
+        return sum(row["feature"].nbytes for row in it)
+
+    def npy(task: str) -> int:
+        return sum(np.load(p).nbytes for p in npy_of[task])
+
+    readers = {
+        "np.load (baseline)": npy,
+        "with_format numpy, ds[i]": rows_numpy,
+        "with_format numpy, .iter(8)": batches_numpy,
+        "iter_pairs (zero-copy)": pairs,
+        "streaming=True": stream,
+    }
+    for task in ("cls", "seg"):
+        speeds = {}
+        for name, fn in readers.items():
+            fn(task)  # warm-up
+            t0 = time.perf_counter()
+            nbytes = fn(task)
+            speeds[name] = nbytes / (time.perf_counter() - t0) / 1e6
+        base = speeds["np.load (baseline)"]
+        print(f"{task} ({np.prod((SHAPES_CLS | SHAPES_SEG)[task]) * 4 / 1e6:.1f} MB per row):")
+        for name, mbps in speeds.items():
+            print(f"  {name:28s}: {mbps:7.0f} MB/s  ratio {mbps / base:.2f}")
 
 
 if __name__ == "__main__":
