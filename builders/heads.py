@@ -22,6 +22,7 @@ is recomputed from the target's shape, and is saved to / loaded from one ``.safe
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -36,6 +37,25 @@ from builders import labels
 from builders.preprocess import Profile, get_profile, seg_geometry, token_grid
 
 FORMAT = "cfqa-heads/1"
+
+
+@functools.lru_cache(maxsize=256)
+def _interp_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """(n_out, n_in) weights of 1-D linear interpolation (``align_corners=False``)."""
+    eye = torch.eye(n_in, dtype=torch.float32)[None]
+    return F.interpolate(eye, size=n_out, mode="linear", align_corners=False)[0].T.contiguous()
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize (``align_corners=False``) of the last two axes, as two small matrix products.
+
+    Equal to ``F.interpolate(x, size, mode="bilinear", align_corners=False)`` (bilinear is separable)
+    but several times faster for many-channel maps on CPU.
+    """
+    h, w = x.shape[-2:]
+    if (h, w) == tuple(size):
+        return x
+    return torch.matmul(_interp_matrix(h, int(size[0])), torch.matmul(x, _interp_matrix(w, int(size[1])).T))
 
 
 class ClsHead(nn.Module):
@@ -106,16 +126,10 @@ class DepthHead(nn.Module):
 
     def forward(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         """(B, L, T, D) -> (B, 1, gh * upsample, gw * upsample) depth in metres (clamped)."""
-        logit = self.logits(tokens, grid)
-        logit = F.interpolate(
-            logit,
-            size=(grid[0] * self.upsample, grid[1] * self.upsample),
-            mode="bilinear",
-            align_corners=False,
-        )
+        logit = resize(self.logits(tokens, grid), (grid[0] * self.upsample, grid[1] * self.upsample))
         prob = torch.relu(logit) + 0.1
-        prob = prob / prob.sum(dim=1, keepdim=True)
-        depth = torch.einsum("bkhw,k->bhw", prob, self.bins).unsqueeze(1)
+        # Expected depth over the bins: sum(p * bins) / sum(p) ("linear" normalisation).
+        depth = (prob * self.bins[:, None, None]).sum(dim=1, keepdim=True) / prob.sum(dim=1, keepdim=True)
         return depth.clamp(self.min_depth, self.max_depth)
 
 
@@ -195,15 +209,12 @@ class TaskHeads:
         acc = torch.zeros((logits.shape[1], rh, rw))
         count = torch.zeros((1, rh, rw))
         for i, (y1, y2, x1, x2) in enumerate(geo.windows):
-            win = F.interpolate(
-                logits[i : i + 1], size=(y2 - y1, x2 - x1), mode="bilinear", align_corners=False
-            )
-            acc[:, y1:y2, x1:x2] += win[0]
+            acc[:, y1:y2, x1:x2] += resize(logits[i], (y2 - y1, x2 - x1))
             count[:, y1:y2, x1:x2] += 1
         acc = acc / count
-        if (rh, rw) != tuple(image_size):
-            acc = F.interpolate(acc[None], size=tuple(image_size), mode="bilinear", align_corners=False)[0]
-        return acc.argmax(dim=0).numpy()
+        acc = resize(acc, tuple(image_size))
+        # numpy's arg-max over the class axis is several times faster than torch's on CPU.
+        return np.argmax(acc.numpy(), axis=0)
 
     @torch.inference_mode()
     def dpt_predict(self, feature: np.ndarray | torch.Tensor, image_size: tuple[int, int]) -> np.ndarray:
@@ -216,7 +227,7 @@ class TaskHeads:
         self._check("dpt", x, views, head.layers, grid, head.dim)
         depth = head(x, grid)
         # The official depther resizes the padded grid's prediction to the unpadded image size.
-        depth = F.interpolate(depth, size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+        depth = resize(depth, (h, w))[:, 0]
         if views == 2:
             depth = torch.stack([depth[0], depth[1].flip(-1)])
         return depth.mean(dim=0).numpy().astype(np.float32)
