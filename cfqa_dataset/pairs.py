@@ -37,6 +37,8 @@ def _load_split_sources(
     path: str, tasks: list[str] | None, codecs: list[str] | None, load_kwargs: Mapping[str, Any]
 ) -> Iterator[tuple[datasets.Dataset, list[datasets.Dataset]]]:
     """(originals, [compressed...]) per task from a folder or a Hub repo; loads only the selected codecs."""
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "README.md")):
+        raise ValueError(f"{path}: no dataset card (README.md); not a CFQA dataset folder")
     configs = datasets.get_dataset_config_names(
         path, **{k: v for k, v in load_kwargs.items() if k != "cache_dir"}
     )

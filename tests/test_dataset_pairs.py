@@ -78,6 +78,12 @@ def test_from_loaded_datasetdict_and_mapping(folder):
     assert len(pairs) == 18 and {p.meta["task"] for p in pairs} == {"dpt"}
 
 
+def test_folder_without_card_is_refused(folder):
+    (folder / "README.md").unlink()
+    with pytest.raises(ValueError, match="no dataset card"):
+        list(iter_pairs(folder))
+
+
 def test_streaming_dataset_is_refused_with_a_hint(folder):
     dd = datasets.load_dataset(str(folder), "cls", streaming=True)
     with pytest.raises(TypeError, match="random access"):
