@@ -19,11 +19,13 @@ written by :func:`train_all` and read by the codecs (``model_dir``)::
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import struct
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +155,25 @@ def _sample_batch(
     return out
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op torch threads (None: leave torch's setting alone).
+
+    Small convolutions gain nothing from a second thread and lose a lot when the cores are shared (by
+    pipeline workers or other jobs): one thread per codec call is the default.
+    """
+    torch = _torch()
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _resolve_device(device: str | None) -> str:
     torch = _torch()
     if device:
@@ -226,7 +247,7 @@ def _train_one(
             )  # fmt: skip
     model.eval()
     model.update(force=True)
-    final_loss = float(out["loss"]) if steps > start else float("nan")
+    final_loss = float(out["loss"].detach()) if steps > start else float("nan")
     _save_atomic(
         {
             "format": FORMAT, "complete": True, "arch": ARCH, "N": settings["N"], "M": settings["M"],
@@ -254,6 +275,7 @@ def train(
     profile: str = "paper",
     init_from: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
+    threads: int | None = None,
     **settings: Any,
 ) -> list[Path]:
     """Train one hyperprior per lambda on random crops of the originals' index frames; returns the paths.
@@ -301,7 +323,7 @@ def train(
     out = []
     for lam in lambdas:
         path = Path(out_dir) / lambda_name(lam)
-        with _torch().random.fork_rng(devices=[]):
+        with _torch().random.fork_rng(devices=[]), torch_threads(threads):
             # fork_rng: seeding here must not change the caller's torch random stream.
             _train_one(
                 frames, float(lam), path, steps, cfg, seed, device, init_state, meta, extra, cfg["lr"], log
@@ -315,18 +337,21 @@ def train_all(
     model_dir: str | os.PathLike,
     profile: str = "paper",
     ladder_profile: str | None = None,
+    ladder: Mapping[str, Any] | None = None,
     codebooks: Mapping[str, np.ndarray] | None = None,
     seed: int = 42,
     device: str | None = None,
     steps: int | None = None,
     base_steps: int | None = None,
     log: Callable[[str], None] | None = None,
+    threads: int | None = None,
     **settings: Any,
 ) -> dict[str, list[Path]]:
     """Train both variants for every lambda of the ladders: ``multi_task`` and ``task_specific/<task>``.
 
     Codebooks are fitted per task (:func:`builders.transforms.fit_codebook`, 10 originals, seed 42) unless
-    given. With ``base_steps`` > 0 (the mini profile) one multi-task base model is trained first at the middle
+    given. ``ladder`` maps a codec name to a ladder overriding the table's (as ``get(name, ladder=...)``).
+    With ``base_steps`` > 0 (the mini profile) one multi-task base model is trained first at the middle
     lambda and every per-lambda model is fine-tuned from it for ``steps`` steps.
     """
     ladder_profile = ladder_profile or profile
@@ -338,8 +363,11 @@ def train_all(
             task: transforms.fit_codebook(list(feats), task, seed=seed) for task, feats in originals.items()
         }
     written: dict[str, list[Path]] = {}
-    multi = ladders.get_ladder("hyperprior_multi_task", ladder_profile)
-    specific = ladders.get_ladder("hyperprior_task_specific", ladder_profile)
+    ladder = ladder or {}
+    multi = ladders.resolve("hyperprior_multi_task", ladder_profile, ladder.get("hyperprior_multi_task"))
+    specific = ladders.resolve(
+        "hyperprior_task_specific", ladder_profile, ladder.get("hyperprior_task_specific")
+    )
     init_from = None
     if base_steps > 0:
         all_lambdas = sorted({lam for task in originals for lam in multi[task]})
@@ -348,18 +376,18 @@ def train_all(
         (init_from,) = train(
             originals, codebooks, [base_lambda], model_dir / "base", steps=base_steps, seed=seed,
             device=device,
-            profile=profile, log=log, **base_settings,
+            profile=profile, log=log, threads=threads, **base_settings,
         )  # fmt: skip
     multi_lambdas = sorted({lam for task in originals for lam in multi[task]}, reverse=True)
     written["multi_task"] = train(
         originals, codebooks, multi_lambdas, model_dir / "multi_task", steps=steps, seed=seed, device=device,
-        profile=profile, init_from=init_from, log=log, **settings,
+        profile=profile, init_from=init_from, log=log, threads=threads, **settings,
     )  # fmt: skip
     for task, feats in originals.items():
         written[f"task_specific/{task}"] = train(
             {task: feats}, codebooks, specific[task], model_dir / "task_specific" / task, steps=steps,
             seed=seed,
-            device=device, profile=profile, init_from=init_from, log=log, **settings,
+            device=device, profile=profile, init_from=init_from, log=log, threads=threads, **settings,
         )  # fmt: skip
     return written
 
@@ -385,6 +413,7 @@ class _HyperpriorCodec(Codec):
         profile: str = "paper",
         ranges: transforms.Ranges | None = None,
         device: str = "cpu",
+        threads: int | None = 1,
     ) -> None:
         # ``ranges`` is accepted for a uniform call signature; this codec uses the checkpoints' codebooks.
         super().__init__(ladder=ladder, profile=profile, ranges=None)
@@ -396,16 +425,17 @@ class _HyperpriorCodec(Codec):
             )
         self.model_dir = Path(model_dir)
         self.device = device
+        self.threads = threads
         self._models: dict[tuple[str, float], tuple[Any, dict[str, Any]]] = {}
 
     @classmethod
     def availability(cls) -> str | None:
-        """None when torch and compressai import, else what is missing."""
-        try:
-            _torch()
-            _compressai()
-        except CodecUnavailable as err:
-            return f"{cls.name}: {err}"
+        """None when torch and compressai are installed, else what is missing."""
+        # find_spec, not import: importing compressai takes seconds (it pulls in torch_geometric).
+        hints = {"torch": "pip install cfqa[build]", "compressai": "pip install --no-deps compressai==1.2.8"}
+        for module, hint in hints.items():
+            if importlib.util.find_spec(module) is None:
+                return f"{cls.name}: {module} is not installed ({hint})"
         return None
 
     def checkpoint_path(self, task: str, lam: float) -> Path:
@@ -456,7 +486,7 @@ class _HyperpriorCodec(Codec):
         frame = transforms.pack(transforms.codebook_index(x, ckpt["codebooks"][task].numpy()))
         (top, bottom), (left, right) = _pad_amounts(frame.shape[0]), _pad_amounts(frame.shape[1])
         padded = np.pad(frame.astype(np.float32) / 256.0, ((top, bottom), (left, right)))
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self.threads):
             out = model.compress(torch.from_numpy(padded)[None, None].to(self.device))
         (y_string,), (z_string,) = out["strings"]
         return struct.pack(">I", len(y_string)) + y_string + z_string
@@ -476,7 +506,7 @@ class _HyperpriorCodec(Codec):
         strings = [[bitstream[4 : 4 + y_len]], [bitstream[4 + y_len :]]]
         (top, bottom), (left, right) = _pad_amounts(height), _pad_amounts(width)
         z_shape = ((height + top + bottom) // PAD_MULTIPLE, (width + left + right) // PAD_MULTIPLE)
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self.threads):
             x_hat = model.decompress(strings, z_shape)["x_hat"][0, 0].cpu().numpy()
         y = x_hat[top : top + height, left : left + width]
         if not np.all(np.isfinite(y)):
