@@ -146,6 +146,8 @@ class _Release:
         self.original_raw: dict[tuple[str, str], float] = {}
         self.bad_originals: set[tuple[str, str]] = set()
         self.bad_compressed: set[tuple[str, str, str, str]] = set()
+        self.files_orig: dict[str, dict[str, Path]] = {}
+        self.files_comp: dict[tuple[str, str, str], dict[str, Path]] = {}
         self.tasks = self._discover_tasks(tasks)
         self.codecs = self._discover_codecs(codecs)
 
@@ -194,6 +196,12 @@ class _Release:
     def scan(self) -> None:
         for task in self.tasks:
             self._scan_list(task)
+        # Without its list a task's files cannot be checked (every file would be an "orphan"): skip it.
+        unlisted = [t for t in self.tasks if not self.names[t]]
+        for task in unlisted:
+            self.report.warnings.append(f"task {task}: files not checked (no usable list file)")
+        self.tasks = [t for t in self.tasks if self.names[t]]
+        for task in self.tasks:
             self._scan_originals(task)
             self._scan_original_results(task)
         self._scan_rates()
@@ -282,7 +290,6 @@ class _Release:
             elif shape != self.shapes[task]:
                 self.error(f"{path}: shape {shape} differs from the task's {self.shapes[task]}")
                 self.bad_originals.add((task, name))
-        self.files_orig = getattr(self, "files_orig", {})
         self.files_orig[task] = files
 
     def _scan_original_results(self, task: str) -> None:
@@ -387,7 +394,6 @@ class _Release:
                         f"{self.rel(path)}: shape {shape}, expected {expected_shape} (the originals' shape)"
                     )
                     self.bad_compressed.add(key)
-            self.files_comp = getattr(self, "files_comp", {})
             self.files_comp[(codec, task, point.folder)] = files
 
     def _scan_log(self, codec: str, task: str) -> None:

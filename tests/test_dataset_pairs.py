@@ -85,7 +85,11 @@ def test_folder_without_card_is_refused(folder):
 
 
 def test_streaming_dataset_is_refused_with_a_hint(folder):
-    dd = datasets.load_dataset(str(folder), "cls", streaming=True)
+    def gen():
+        yield {"original_id": "x"}
+
+    stream = datasets.IterableDataset.from_generator(gen)
+    dd = datasets.IterableDatasetDict(originals=stream, compressed=stream)
     with pytest.raises(TypeError, match="random access"):
         list(iter_pairs(dd))
 

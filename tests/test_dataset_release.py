@@ -223,3 +223,12 @@ def test_custom_list_and_label_locations(release, tmp_path):
     assert report.ok
     err = refused(release, tmp_path / "x" / "cfqa", "missing list file")
     assert "lists/cls.txt" in str(err)
+
+
+def test_missing_list_gives_one_error_not_a_flood_and_partial_skips_the_task(release, tmp_path):
+    (release / "lists/cls.txt").unlink()
+    err = refused(release, tmp_path / "cfqa", "missing list file")
+    assert len(err.report.errors) == 1, err.report.errors
+    report = import_release(release, tmp_path / "cfqa", partial=True)
+    assert report.originals == 3 and report.compressed == 18
+    assert datasets.get_dataset_config_names(str(tmp_path / "cfqa"))[0] == "seg"
