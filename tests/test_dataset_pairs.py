@@ -116,3 +116,22 @@ def test_indices_mapping_and_read_only_views(folder, source_rows):
         assert np.array_equal(p.original, originals[p.meta["original_id"]])
     with pytest.raises(ValueError, match="read-only"):
         pairs[0].original[...] = 0  # the shared original cannot be corrupted by a metric
+
+
+def test_hub_repo_id_loads_only_the_selected_codec_configs(folder, monkeypatch):
+    calls = []
+    real_names, real_load = datasets.get_dataset_config_names, datasets.load_dataset
+
+    def names(path, **kw):
+        assert path == "user/cfqa"
+        return real_names(str(folder))
+
+    def load(path, name=None, **kw):
+        assert path == "user/cfqa"
+        calls.append(name)
+        return real_load(str(folder), name, **kw)
+
+    monkeypatch.setattr(datasets, "get_dataset_config_names", names)
+    monkeypatch.setattr(datasets, "load_dataset", load)
+    pairs = list(iter_pairs("user/cfqa", codecs=["hm"], load_kwargs={"revision": None}))
+    assert calls == ["cls-hm", "dpt-hm"] and len(pairs) == 18
