@@ -226,7 +226,9 @@ def _body(meta: dict[str, Any], configs: list[str]) -> str:
         "    ...",
         "```",
         "",
-        "Metadata only (no tensors): `load_dataset(..., columns=[...])` with the columns you need.",
+        "Metadata only (no tensors): `load_dataset(..., columns=[...])` with the columns you need. "
+        "For throughput, read tensors in batches (`ds.with_format('numpy').iter(batch_size=8)`) or with "
+        "`iter_pairs` (zero-copy views): per-row `ds[i]` pays a fixed formatting cost per row.",
         "",
     ]
     lines += ["## Columns", "", "| column | meaning |", "|---|---|"]
