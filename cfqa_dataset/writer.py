@@ -62,6 +62,9 @@ def _write_options(split: str) -> dict[str, Any]:
 def _nested_feature_array(features: list[np.ndarray]) -> pa.Array:
     """(B, N, C, T, D) float32 -> list<list<list<list<float>>>> without per-element Python work."""
     stacked = np.stack(features)
+    if stacked.size >= 2**31:
+        # `datasets` declares Array4D storage with 32-bit list offsets.
+        raise ValueError(f"a row group of {stacked.size} values exceeds 2**31; lower row_group_bytes")
     values = pa.array(stacked.reshape(-1), type=pa.float32())
     arr: pa.Array = values
     count = stacked.size
