@@ -56,13 +56,24 @@ def test_segment_correlations_equal_scipy_per_group(tied_groups, ours, theirs):
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, equal_nan=True)
 
 
-def test_segment_kendall_chunking_and_large_group_fallback(tied_groups, monkeypatch):
+@pytest.mark.parametrize("block_max", [1, 9])
+def test_segment_kendall_chunking_and_large_group_path(tied_groups, monkeypatch, block_max):
     x, y, starts, sizes = tied_groups
     want = _scipy_per_group(ss.kendalltau, x, y, starts, sizes)
-    # Tiny budgets force many chunks and send the larger groups through the scipy fallback.
+    # Tiny budgets force many chunks and send the larger (or all) groups through the inversion count.
     monkeypatch.setattr(stats, "_KENDALL_CHUNK_ELEMENTS", 300)
-    monkeypatch.setattr(stats, "_KENDALL_BLOCK_MAX", 9)
+    monkeypatch.setattr(stats, "_KENDALL_BLOCK_MAX", block_max)
     np.testing.assert_allclose(stats.segment_kendall(x, y, starts, sizes), want, rtol=1e-12, equal_nan=True)
+
+
+def test_kendall_on_large_pooled_segments_equals_scipy():
+    rng = np.random.default_rng(12)
+    starts, sizes = _segments([3000, 700, 2, 1500])
+    n = int(sizes.sum())
+    x = rng.integers(0, 50, n).astype(float)
+    y = np.round(x * rng.uniform(0.5, 1.5, n) + rng.normal(0, 5, n))
+    want = _scipy_per_group(ss.kendalltau, x, y, starts, sizes)
+    np.testing.assert_allclose(stats.segment_kendall(x, y, starts, sizes), want, rtol=1e-12)
 
 
 def test_segment_ranks_match_rankdata():
