@@ -32,6 +32,7 @@ class PushPlan:
     deletes: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     repo_exists: bool = True
+    branch_exists: bool = True
     committed: bool = False
 
     def format(self) -> str:
@@ -50,12 +51,15 @@ def _git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def _remote_files(api: HfApi, repo_id: str, revision: str | None) -> tuple[dict[str, RepoFile], bool]:
+def _remote_files(api: HfApi, repo_id: str, revision: str | None) -> tuple[dict[str, RepoFile], bool, bool]:
+    """(files, repo exists, branch exists) of the remote."""
     try:
         entries = api.list_repo_tree(repo_id, recursive=True, repo_type=REPO_TYPE, revision=revision)
-        return {e.path: e for e in entries if isinstance(e, RepoFile)}, True
-    except (RepositoryNotFoundError, RevisionNotFoundError):
-        return {}, False
+        return {e.path: e for e in entries if isinstance(e, RepoFile)}, True, True
+    except RepositoryNotFoundError:
+        return {}, False, False
+    except RevisionNotFoundError:
+        return {}, True, False
 
 
 def _same(remote: RepoFile | None, sha256: str, data: bytes | None = None) -> bool:
@@ -89,7 +93,7 @@ def plan_push(
         raise ValueError(f"unknown config(s) {unknown}; {root} has {available}")
     hashes = manifest.read_manifest(root / layout.MANIFEST)
     shards = layout.scan_shards(root)
-    remote, exists = _remote_files(api, repo_id, revision)
+    remote, exists, branch_exists = _remote_files(api, repo_id, revision)
 
     def family_files(name: str) -> list[str]:
         return [f for key in card.config_families(meta, name) for f in shards.get(key, [])]
@@ -102,7 +106,7 @@ def plan_push(
         if c in selected
         or all(f in selected_files or _same(remote.get(f), hashes[f]) for f in family_files(c))
     ]
-    plan = PushPlan(repo_id, card_configs, repo_exists=exists)
+    plan = PushPlan(repo_id, card_configs, repo_exists=exists, branch_exists=branch_exists)
     for rel in sorted(selected_files):
         if _same(remote.get(rel), hashes[rel]):
             plan.unchanged.append(rel)
@@ -153,6 +157,8 @@ def push(
         return plan
     if not plan.repo_exists:
         api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
+    if revision is not None and not plan.branch_exists:
+        api.create_branch(repo_id, branch=revision, repo_type=REPO_TYPE, exist_ok=True)
     operations: list[CommitOperationAdd | CommitOperationDelete] = [
         CommitOperationAdd(path_in_repo=rel, path_or_fileobj=src if isinstance(src, bytes) else str(src))
         for rel, src in sorted(plan.uploads.items())

@@ -164,3 +164,17 @@ def test_cli_push_dry_run_and_config(tmp_path, monkeypatch):
     assert res.exit_code == 0 and "pushed to user/cfqa" in res.output and hub.created[0]["private"] is True
     res = CliRunner().invoke(app, ["push", str(out), "user/cfqa", "--config", "det"])
     assert res.exit_code == 1 and "unknown config" in res.output
+
+
+def test_push_to_a_new_branch_creates_it(tmp_path):
+    from huggingface_hub.errors import RevisionNotFoundError
+
+    out = build(tmp_path)
+    api = MagicMock()
+    api.list_repo_tree.side_effect = RevisionNotFoundError("no branch", response=MagicMock())
+    plan = push(out, "user/cfqa", revision="v2", api=api)
+    assert plan.committed and plan.repo_exists and not plan.branch_exists
+    api.create_repo.assert_not_called()
+    api.create_branch.assert_called_once_with("user/cfqa", branch="v2", repo_type="dataset", exist_ok=True)
+    (_, ops), kwargs = api.create_commit.call_args
+    assert kwargs["revision"] == "v2" and "README.md" in {op.path_in_repo for op in ops}
