@@ -196,7 +196,8 @@ def _body(meta: dict[str, Any], configs: list[str]) -> str:
         lines.append(f"| {t} | {tuple(info['shape'])} | {info['originals']} | {codecs} | {rows} |")
     lines += [
         "",
-        "Task sources: "
+        "Tasks as defined by the official release (a build profile may use other sources, see "
+        "'Build notes'): "
         + "; ".join(f"**{t}** {TASK_DESCRIPTIONS[t]}" for t in tasks if t in TASK_DESCRIPTIONS)
         + ". The official release's shapes are "
         + ", ".join(f"{t} {REFERENCE_SHAPES[t]}" for t in TASKS)
