@@ -134,3 +134,13 @@ def test_logistic_fit_failure_is_nan_with_warning():
     assert np.isnan(out).all() and out.shape == (20,)
     with pytest.raises(ValueError, match="unknown fit"):
         stats.fit_logistic(np.arange(10.0), np.arange(10.0), "cubic")
+
+
+def test_docstring_examples_of_the_plain_functions():
+    import doctest
+
+    from cfqa_metric import protocol
+
+    for module in (stats, protocol):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted >= 1 and result.failed == 0, module.__name__
