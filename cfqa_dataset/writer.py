@@ -50,7 +50,7 @@ def _write_options(split: str) -> dict[str, Any]:
     stores each value as a small bit-packed index (the measured shard is ~0.15-0.35x of float32 .npy).
     Originals are full-entropy float32: byte-stream-split groups the exponent bytes so zstd can squeeze them.
     """
-    opts: dict[str, Any] = {"compression": "zstd", "compression_level": 3, "write_statistics": False}
+    opts: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "write_statistics": False}
     if split == "originals":
         opts["use_dictionary"] = _STRING_COLUMNS
         opts["use_byte_stream_split"] = [_FEATURE_LEAF]
