@@ -229,3 +229,15 @@ def test_meta_and_partial_flag(tmp_path):
     assert meta["partial"] is True and meta["notes"] == "late notes"
     assert meta["tasks"]["cls"]["codecs"]["hm"]["rate_points"]["0"]["codec_param"] == 2.0
     assert "PARTIAL DATASET" in (out / "README.md").read_text()
+
+
+def test_originals_only_dataset_loads_and_yields_no_pairs(tmp_path):
+    from cfqa_dataset import iter_pairs
+
+    o, _ = rows()
+    out = write_dataset(tmp_path / "cfqa", o, [])
+    ds = datasets.load_dataset(str(out), "seg")
+    assert list(ds) == ["originals"] and ds["originals"].num_rows == 3
+    assert list(iter_pairs(out)) == []
+    with pytest.raises(ValueError, match="no original rows"):
+        write_dataset(tmp_path / "empty", [], [])
