@@ -63,10 +63,12 @@ def build(
         "originals": originals,
         "scheduler": scheduler,
         "workers": workers,
-        "train_steps": train_steps,
-        "hyperprior_steps": hyperprior_steps,
         "bootstrap": bootstrap,
     }
+    if train_steps is not None:
+        flags["mini"] = {"train_steps": train_steps}
+    if hyperprior_steps is not None:
+        flags["hyperprior"] = {"steps": hyperprior_steps}
     try:
         cfg = (
             BuildConfig.from_file(config, **flags)

@@ -35,9 +35,11 @@ class BuildConfig:
     workers: int | None = None
     metrics: tuple[str, ...] = BASELINE_METRICS
     bootstrap: int = 1000
-    # mini profile: training budgets in steps (deterministic, unlike a time budget); None = the defaults
-    train_steps: int | None = None
-    hyperprior_steps: int | None = None
+    # Training budgets in steps (deterministic, unlike a time budget). `mini` overrides fields of
+    # builders.mini.MiniConfig (e.g. train_steps, n_train); `hyperprior` overrides the learned codecs'
+    # training settings (steps, base_steps, batch_size, crop_size) of builders.codecs.hyperprior.train_all.
+    mini: dict[str, Any] = field(default_factory=dict)
+    hyperprior: dict[str, Any] = field(default_factory=dict)
     # paper profile: where the real inputs are
     backbone: str = "facebook/dinov2-giant"
     heads_dir: str | None = None

@@ -81,7 +81,8 @@ class UnitStore:
 
     def write_array(self, relpath: str, array: np.ndarray) -> None:
         buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+        # np.save writes any layout; np.asarray (not ascontiguousarray) keeps 0-d targets 0-d.
+        np.save(buf, np.asarray(array), allow_pickle=False)
         self.write_bytes(relpath, buf.getvalue())
 
     def read_array(self, relpath: str) -> np.ndarray:
