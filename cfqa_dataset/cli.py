@@ -114,6 +114,9 @@ def push_cmd(
     except ValueError as exc:
         console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
+    except Exception as exc:  # Hub/network failures: a one-line reason, not a traceback
+        console.print(f"[red]push failed: {type(exc).__name__}: {escape(str(exc))}[/red]")
+        raise typer.Exit(1) from None
     console.print(escape(plan.format()))
     if dry_run:
         console.print("dry run: nothing uploaded")

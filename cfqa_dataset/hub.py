@@ -33,11 +33,14 @@ class PushPlan:
     unchanged: list[str] = field(default_factory=list)
     repo_exists: bool = True
     branch_exists: bool = True
+    remote_error: str | None = None
     committed: bool = False
 
     def format(self) -> str:
         """Human-readable listing of the operations."""
         lines = [f"push to {self.repo_id} (dataset{'' if self.repo_exists else ', to be created'})"]
+        if self.remote_error:
+            lines.append(f"Hub not reachable ({self.remote_error}): planned against an empty repo")
         lines.append("card configs: " + ", ".join(self.configs))
         for path, src in sorted(self.uploads.items()):
             size = len(src) if isinstance(src, bytes) else src.stat().st_size
@@ -78,8 +81,13 @@ def plan_push(
     configs: Iterable[str] | None = None,
     api: HfApi | None = None,
     revision: str | None = None,
+    allow_unreachable: bool = False,
 ) -> PushPlan:
-    """Compute the operations of a push without changing anything (the remote tree is read)."""
+    """Compute the operations of a push without changing anything (the remote tree is read).
+
+    With `allow_unreachable` (dry runs), a Hub that cannot be reached (offline mode, no network) is planned
+    against as an empty repo and `PushPlan.remote_error` says why.
+    """
     root = Path(path)
     report = manifest.verify(root)
     if not report.ok:
@@ -93,7 +101,14 @@ def plan_push(
         raise ValueError(f"unknown config(s) {unknown}; {root} has {available}")
     hashes = manifest.read_manifest(root / layout.MANIFEST)
     shards = layout.scan_shards(root)
-    remote, exists, branch_exists = _remote_files(api, repo_id, revision)
+    remote_error = None
+    try:
+        remote, exists, branch_exists = _remote_files(api, repo_id, revision)
+    except Exception as exc:  # network/offline errors come from several libraries (httpx, requests, hf_hub)
+        if not allow_unreachable:
+            raise
+        remote, exists, branch_exists = {}, False, False
+        remote_error = f"{type(exc).__name__}: {exc}"
 
     def family_files(name: str) -> list[str]:
         return [f for key in card.config_families(meta, name) for f in shards.get(key, [])]
@@ -107,6 +122,7 @@ def plan_push(
         or all(f in selected_files or _same(remote.get(f), hashes[f]) for f in family_files(c))
     ]
     plan = PushPlan(repo_id, card_configs, repo_exists=exists, branch_exists=branch_exists)
+    plan.remote_error = remote_error
     for rel in sorted(selected_files):
         if _same(remote.get(rel), hashes[rel]):
             plan.unchanged.append(rel)
@@ -152,7 +168,7 @@ def push(
     complete after the commit. `dry_run` returns the plan without creating or committing anything.
     """
     api = api or HfApi()
-    plan = plan_push(path, repo_id, configs=configs, api=api, revision=revision)
+    plan = plan_push(path, repo_id, configs=configs, api=api, revision=revision, allow_unreachable=dry_run)
     if dry_run or (not plan.uploads and not plan.deletes):
         return plan
     if not plan.repo_exists:

@@ -178,3 +178,15 @@ def test_push_to_a_new_branch_creates_it(tmp_path):
     api.create_branch.assert_called_once_with("user/cfqa", branch="v2", repo_type="dataset", exist_ok=True)
     (_, ops), kwargs = api.create_commit.call_args
     assert kwargs["revision"] == "v2" and "README.md" in {op.path_in_repo for op in ops}
+
+
+def test_unreachable_hub_dry_run_plans_and_real_push_fails_cleanly(tmp_path, monkeypatch):
+    out = build(tmp_path)
+    api = MagicMock()
+    api.list_repo_tree.side_effect = ConnectionError("Name or service not known")
+    plan = push(out, "user/cfqa", dry_run=True, api=api)
+    assert "Hub not reachable (ConnectionError" in plan.format() and len(plan.uploads) == 9
+    monkeypatch.setattr("cfqa_dataset.hub.HfApi", lambda: api)
+    res = CliRunner().invoke(app, ["push", str(out), "user/cfqa"])
+    assert res.exit_code == 1 and "push failed: ConnectionError" in res.output
+    api.create_commit.assert_not_called()
