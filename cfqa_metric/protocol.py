@@ -230,10 +230,6 @@ def _bootstrap(
     return out
 
 
-def _f(v: Any) -> float:
-    return float(v)
-
-
 def correlate(
     predictions: Sequence[float] | np.ndarray,
     references: Sequence[float] | np.ndarray,
@@ -276,7 +272,8 @@ def correlate(
     "cells": {"<task>/<codec>": {"srocc", "plcc", "krocc", "n_groups", "n_nan_groups", "n_rows", ...}}}``:
     plain Python numbers.
     Per-reference groups that are constant or shorter than two rows are NaN, counted in ``n_nan_groups``
-    and left out of the mean (a ``NaNGroupWarning`` says how many).
+    and left out of the mean (a ``NaNGroupWarning`` says how many). The pooled protocol leaves no group
+    out, so its ``n_nan_groups`` is 0; ``n_groups`` still counts the originals of the cell.
 
     Examples
     --------
@@ -312,7 +309,7 @@ def correlate(
 
     cells: dict[str, dict[str, Any]] = {}
     for c, name in enumerate(g.cell_names):
-        cells[name] = {k: _f(sign * cell_stats[k][c]) for k in STATISTICS}
+        cells[name] = {k: float(sign * cell_stats[k][c]) for k in STATISTICS}
         cells[name].update(n_groups=int(n_groups[c]), n_nan_groups=int(n_nan[c]), n_rows=int(g.cell_sizes[c]))
 
     if fit is not None:
@@ -325,15 +322,15 @@ def correlate(
                 r = _nanmean(stats.segment_pearson(mapped, y[sl], starts, g.sizes[in_cell]))
             else:
                 r = stats.plcc(mapped, y[sl]) if np.all(np.isfinite(mapped)) else math.nan
-            cells[name]["plcc_fitted"] = _f(sign * r)
+            cells[name]["plcc_fitted"] = float(sign * r)
             cells[name]["rmse"] = stats.rmse(mapped, y[sl])
 
     result: dict[str, Any] = {
-        k: _f(_nanmean(np.array([cells[n][k] for n in g.cell_names]))) for k in STATISTICS
+        k: float(_nanmean(np.array([cells[n][k] for n in g.cell_names]))) for k in STATISTICS
     }
     if fit is not None:
         for k in ("plcc_fitted", "rmse"):
-            result[k] = _f(_nanmean(np.array([cells[n][k] for n in g.cell_names])))
+            result[k] = float(_nanmean(np.array([cells[n][k] for n in g.cell_names])))
     result["n_groups"] = int(n_groups.sum())
     result["n_nan_groups"] = int(n_nan.sum())
     if magnitude:

@@ -152,3 +152,21 @@ def test_paths_go_through_cfqa_dataset_iter_pairs(monkeypatch):
         res = score("cosine", "some/folder", tasks=["cls"])
     assert seen == {"data": "some/folder", "tasks": ["cls"], "codecs": None}
     assert set(res["cells"]) == {"cls/hm", "cls/vtm"}
+
+
+def test_score_a_written_cfqa_dataset_folder(tmp_path, monkeypatch):
+    """Integration with cfqa_dataset: a small synthetic dataset written to disk and scored by path."""
+    synthetic = pytest.importorskip("cfqa_dataset.synthetic")
+    cfqa_dataset = pytest.importorskip("cfqa_dataset")
+    for key in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.setenv(key, "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    originals, compressed = synthetic.synthetic_rows({"cls": (1, 1, 9, 16), "seg": (2, 1, 7, 16)}, 3, seed=0)
+    folder = cfqa_dataset.write_dataset(tmp_path / "ds", originals, compressed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NaNGroupWarning)
+        by_path = score(["mse", "cosine"], str(folder), tasks=["seg"])
+        in_memory = score(["mse", "cosine"], list(cfqa_dataset.iter_pairs(str(folder), tasks=["seg"])))
+    assert by_path == in_memory
+    assert all(cell.startswith("seg/") for cell in by_path["mse"]["cells"])
+    assert by_path["mse"]["n_groups"] == 3 * len(by_path["mse"]["cells"])
