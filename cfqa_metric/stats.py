@@ -323,11 +323,12 @@ def fit_logistic(predictions: np.ndarray, references: np.ndarray, kind: str = "l
         bounds = ([-1e3, 1e-3, 2 * u_lo, -1e3, -1e3], [1e3, 1e3, 2 * u_hi, 1e3, 1e3])
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", optimize.OptimizeWarning)
+            # An undeterminable covariance (a parameter at its bound) still leaves a valid mapping.
+            warnings.simplefilter("ignore", optimize.OptimizeWarning)
             with np.errstate(over="ignore"):
                 params, _ = optimize.curve_fit(func, u, v, p0=p0, bounds=bounds, maxfev=5_000)
                 fitted = func(u, *params) * y_std + y_mean
-    except (RuntimeError, ValueError, optimize.OptimizeWarning) as exc:
+    except (RuntimeError, ValueError) as exc:
         warnings.warn(f"{kind} fit failed ({exc}); fitted PLCC/RMSE are NaN", RuntimeWarning, stacklevel=2)
         return nan
     if not np.all(np.isfinite(fitted)):

@@ -128,7 +128,15 @@ def test_logistic_fit_linearises_a_saturating_relation(kind, direction):
     assert stats.srocc(fitted, x) == pytest.approx(direction)
 
 
-def test_logistic_fit_failure_is_nan_with_warning():
+def test_logistic_fit_failure_is_nan_with_warning(monkeypatch):
+    def no_convergence(*args, **kwargs):
+        raise RuntimeError("Optimal parameters not found: maxfev reached")
+
+    monkeypatch.setattr(stats.optimize, "curve_fit", no_convergence)
+    with pytest.warns(RuntimeWarning, match="logistic5 fit failed .*maxfev"):
+        out = stats.fit_logistic(np.arange(30.0), np.arange(30.0) ** 2, "logistic5")
+    assert np.isnan(out).all()
+    monkeypatch.undo()
     with pytest.warns(RuntimeWarning, match="logistic4"):
         out = stats.fit_logistic(np.ones(20), np.arange(20.0), "logistic4")
     assert np.isnan(out).all() and out.shape == (20,)
