@@ -38,6 +38,12 @@ BITSTREAM_SUFFIXES = (".bin", ".bit", ".str", ".hevc", ".vvc", ".266", ".265")
 
 _QP_RE = re.compile(r"^QP(\d+)$")
 _LAMBDA_RE = re.compile(r"^lambda([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)(?:_.*)?$")
+# Preprocessing and layers of the reference features (spec, "Size" and model facts), for provenance.
+_PREPROCESSING = {
+    "cls": {"tta": "Resize 256, CenterCrop 224", "blocks": "last (40)"},
+    "seg": {"tta": "flip and crop, 2 crops", "blocks": "last (40)"},
+    "dpt": {"tta": "original + horizontal flip", "blocks": "10, 20, 30, 40 (C axis)"},
+}
 # Originals of cls are all correctly classified at full quality by construction of the release (spec, "Size").
 _KNOWN_ORIGINAL_RAW = {"cls": 1.0}
 
@@ -478,6 +484,8 @@ class _Release:
                 prov: dict[str, Any] = {
                     "source": "official CFQA release",
                     "backbone": "dinov2_vitg14 (pre-LayerNorm block outputs, cls token kept)",
+                    "normalisation": "ImageNet mean/std",
+                    **_PREPROCESSING[task],
                     "file": f"org_feat/{task}/{self.files_orig[task][name].name}",
                 }
                 if (task, name) in self.class_index:
