@@ -43,6 +43,20 @@ def _fmt(v: float) -> str:
     return "nan" if math.isnan(v) else f"{v:.4f}"
 
 
+_TASK_ORDER = ("cls", "seg", "dpt")
+_CODEC_ORDER = ("hm", "vtm", "hyperprior_multi_task", "hyperprior_task_specific")
+
+
+def _paper_order(cell: str) -> tuple:
+    """The paper's row order (HM, VTM, hyperprior; cls, seg, dpt), unknown names after, alphabetically."""
+    task, codec = cell.split("/", 1)
+
+    def rank(name: str, order: tuple[str, ...]) -> tuple[int, str]:
+        return (order.index(name) if name in order else len(order), name)
+
+    return (rank(codec, _CODEC_ORDER), rank(task, _TASK_ORDER))
+
+
 def _paper_table(results: dict[str, dict[str, Any]], title: str) -> Table:
     """Rows codec x task, columns PLCC/SROCC/KROCC per metric, as the paper lays out its table."""
     table = Table(title=title)
@@ -52,7 +66,7 @@ def _paper_table(results: dict[str, dict[str, Any]], title: str) -> Table:
         for stat in ("plcc", "srocc", "krocc"):
             table.add_column(f"{name} {_NAMES[stat]}", justify="right")
     first = next(iter(results.values()))
-    cells = sorted(first["cells"], key=lambda c: (c.split("/", 1)[1], c.split("/", 1)[0]))
+    cells = sorted(first["cells"], key=_paper_order)
     for cell in cells:
         task, codec = cell.split("/", 1)
         row = [codec, task]

@@ -141,3 +141,18 @@ def test_push_to_hub_space_uploads_module_card_and_app():
     assert api.files["README.md"].startswith("---\ntitle: CFQA Metric")
     with pytest.raises(ValueError, match="owner/name"):
         cfqa_metric.push_to_hub_space("no-owner", api=api)
+
+
+def test_paper_row_order():
+    from cfqa_metric.cli import _paper_order
+
+    cells = ["seg/vtm", "dpt/hm", "cls/hevc", "cls/vtm", "seg/hm", "cls/hm", "dpt/vtm"]
+    assert sorted(cells, key=_paper_order) == [
+        "cls/hm",
+        "seg/hm",
+        "dpt/hm",
+        "cls/vtm",
+        "seg/vtm",
+        "dpt/vtm",
+        "cls/hevc",
+    ]
