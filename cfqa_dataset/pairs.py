@@ -103,7 +103,8 @@ def iter_pairs(
         A dataset folder, a Hub repo id, a loaded `DatasetDict` (splits `originals`, `compressed`) or a
         mapping of those (e.g. `{"cls": load_dataset(path, "cls"), ...}`).
     tasks, codecs:
-        Selection (None = all). From a folder or repo, only the selected codecs' configs are loaded.
+        Selection (None = all). From a folder or repo, only the selected codecs' configs are loaded; they
+        are prepared once into the `datasets` cache (uncompressed Arrow, memory-mapped), as load_dataset does.
     load_kwargs:
         Extra arguments for `datasets.load_dataset` (e.g. `cache_dir`, `revision`).
 
