@@ -138,3 +138,7 @@ _merge_package_commands()
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
