@@ -148,7 +148,7 @@ def _sample_batch(
         frame = task_frames[int(rng.integers(len(task_frames)))]
         h, w = frame.shape
         if h < crop or w < crop:
-            frame = np.pad(frame, ((0, max(0, crop - h)), (0, max(0, crop - w))), mode="reflect")
+            frame = np.pad(frame, ((0, max(0, crop - h)), (0, max(0, crop - w))), mode="edge")
             h, w = frame.shape
         top, left = int(rng.integers(h - crop + 1)), int(rng.integers(w - crop + 1))
         out[b, 0] = frame[top : top + crop, left : left + crop]
@@ -351,7 +351,7 @@ def train_all(
 
     Codebooks are fitted per task (:func:`builders.transforms.fit_codebook`, 10 originals, seed 42) unless
     given. ``ladder`` maps a codec name to a ladder overriding the table's (as ``get(name, ladder=...)``).
-    With ``base_steps`` > 0 (the mini profile) one multi-task base model is trained first at the middle
+    With ``base_steps`` > 0 (the mini profile) one multi-task base model is trained first at the largest
     lambda and every per-lambda model is fine-tuned from it for ``steps`` steps.
     """
     ladder_profile = ladder_profile or profile
@@ -370,8 +370,9 @@ def train_all(
     )
     init_from = None
     if base_steps > 0:
-        all_lambdas = sorted({lam for task in originals for lam in multi[task]})
-        base_lambda = all_lambdas[len(all_lambdas) // 2]
+        # The base is trained at the largest lambda (the highest rate): fine-tuning lowers the rate within a
+        # few steps, while raising quality takes many.
+        base_lambda = max(lam for ladder_ in (multi, specific) for task in originals for lam in ladder_[task])
         base_settings = settings | {"lr": cfg["base_lr"]}
         (init_from,) = train(
             originals, codebooks, [base_lambda], model_dir / "base", steps=base_steps, seed=seed,
@@ -485,7 +486,8 @@ class _HyperpriorCodec(Codec):
         model, ckpt = self._model(task, param)
         frame = transforms.pack(transforms.codebook_index(x, ckpt["codebooks"][task].numpy()))
         (top, bottom), (left, right) = _pad_amounts(frame.shape[0]), _pad_amounts(frame.shape[1])
-        padded = np.pad(frame.astype(np.float32) / 256.0, ((top, bottom), (left, right)))
+        # Edge padding, as for small frames in training: no artificial step for the codec to spend bits on.
+        padded = np.pad(frame.astype(np.float32) / 256.0, ((top, bottom), (left, right)), mode="edge")
         with torch.no_grad(), torch_threads(self.threads):
             out = model.compress(torch.from_numpy(padded)[None, None].to(self.device))
         (y_string,), (z_string,) = out["strings"]

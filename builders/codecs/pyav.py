@@ -169,15 +169,19 @@ class HevcCodec(_PyAVCodec):
     decoder = "hevc"
     pix_fmt = "gray10le"
 
+    #: x265 preset per profile: the mini profile encodes 12,000 small frames, where ``ultrafast`` is 3-5x
+    #: quicker than ``medium`` for a few per cent more rate at equal QP.
+    PRESETS = {"paper": "medium", "mini": "ultrafast"}
+
     def __init__(
         self,
         ladder=None,
         profile: str = "paper",
         ranges: transforms.Ranges | None = None,
-        preset: str = "medium",
+        preset: str | None = None,
     ) -> None:
         super().__init__(ladder=ladder, profile=profile, ranges=ranges)
-        self.preset = preset
+        self.preset = preset or self.PRESETS.get(profile, "medium")
 
     def _options(self, param: float) -> dict[str, str]:
         # pools=none / frame-threads=1: one core per encode (the pipeline parallelises over features).
