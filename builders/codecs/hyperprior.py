@@ -48,8 +48,8 @@ TRAIN_PROFILES: dict[str, dict[str, Any]] = {
         "lr": 1e-4, "base_lr": 1e-4, "aux_lr": 1e-3, "clip": 1.0, "save_every": 1000,
     },
     "mini": {
-        "N": 32, "M": 48, "crop_size": 64, "batch_size": 8, "steps": 30, "base_steps": 400,
-        "lr": 1e-3, "base_lr": 1e-3, "aux_lr": 1e-3, "clip": 1.0, "save_every": 10,
+        "N": 32, "M": 48, "crop_size": 64, "batch_size": 8, "steps": 20, "base_steps": 300,
+        "lr": 1e-3, "base_lr": 1e-3, "aux_lr": 1e-3, "clip": 1.0, "save_every": 50,
     },
 }  # fmt: skip
 

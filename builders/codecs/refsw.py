@@ -145,8 +145,9 @@ class ExternalCodec(Codec):
             "encoder": self.encoder.name,
             "decoder": self.decoder.name if self.decoder else None,
             "config": self.config.name if self.config else None,
+            # W and H stand for the packed frame's width (C*D) and height (N*T).
             "encoder_args": self.encoder_args(
-                Path("in.yuv"), Path("out" + self.bitstream_suffix), 0, 0, param
+                Path("in.yuv"), Path("out" + self.bitstream_suffix), "W", "H", param
             )[1:],
             "transform": "uniform 10-bit, packed (N*T, C*D)",
             **ranges_parameters(task, self.ranges),
@@ -154,7 +155,9 @@ class ExternalCodec(Codec):
 
     # --- command lines -----------------------------------------------------------------------------------
 
-    def encoder_args(self, yuv: Path, bitstream: Path, width: int, height: int, qp: float) -> list[str]:
+    def encoder_args(
+        self, yuv: Path, bitstream: Path, width: int | str, height: int | str, qp: float
+    ) -> list[str]:
         raise NotImplementedError
 
     def decoder_args(self, bitstream: Path, yuv: Path) -> list[str]:
@@ -206,7 +209,9 @@ class HmCodec(ExternalCodec):
     decoder_names = ("TAppDecoderStatic", "TAppDecoder")
     config_names = ("encoder_intra_main_rext.cfg", "encoder_intra_main10.cfg", "encoder_intra_main.cfg")
 
-    def encoder_args(self, yuv: Path, bitstream: Path, width: int, height: int, qp: float) -> list[str]:
+    def encoder_args(
+        self, yuv: Path, bitstream: Path, width: int | str, height: int | str, qp: float
+    ) -> list[str]:
         return [
             str(self.encoder), "-c", str(self.config), "-i", str(yuv), "-b", str(bitstream),
             "-q", str(int(qp)),
@@ -258,7 +263,9 @@ class VvencCodec(ExternalCodec):
 
         return has_codec("vvc", "r")
 
-    def encoder_args(self, yuv: Path, bitstream: Path, width: int, height: int, qp: float) -> list[str]:
+    def encoder_args(
+        self, yuv: Path, bitstream: Path, width: int | str, height: int | str, qp: float
+    ) -> list[str]:
         return [
             str(self.encoder), "-i", str(yuv), "-s", f"{width}x{height}", "-c", "yuv400_10", "-r", "1",
             "-f", "1", "--qp", str(int(qp)), "--preset", "medium", "--intraperiod", "1",
