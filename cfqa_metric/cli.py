@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from cfqa_metric.protocol import PROTOCOLS
@@ -96,20 +97,31 @@ def score_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
 ) -> None:
     """Score metrics on a CFQA dataset and print the paper-style table (codec x task; PLCC/SROCC/KROCC)."""
-    try:
-        results = score(
-            list(metric),
-            data,
-            tasks=_split(tasks),
-            codecs=_split(codecs),
-            label=label,
-            protocol=protocol,
-            fit=fit,
-            bootstrap=bootstrap,
-            seed=seed,
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    # A live pair counter on an interactive stderr only: piped output (and --json) stays clean.
+    status = Console(stderr=True)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        console=status,
+        transient=True,
+        disable=not status.is_terminal,
+    ) as bar:
+        job = bar.add_task("scoring pairs", total=None)
+        try:
+            results = score(
+                list(metric),
+                data,
+                tasks=_split(tasks),
+                codecs=_split(codecs),
+                label=label,
+                protocol=protocol,
+                fit=fit,
+                bootstrap=bootstrap,
+                seed=seed,
+                progress=lambda done: bar.update(job, description=f"scored {done:,} pairs"),
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
     if as_json:
         typer.echo(json.dumps(results, indent=2))
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -64,9 +64,11 @@ def metric_values(
     tasks: Sequence[str] | None = None,
     codecs: Sequence[str] | None = None,
     label: str = "label",
+    progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """One row per compressed feature: ``original_id, task, codec, rate_index, bpfp, label`` and a column
-    per metric. Rows whose label is missing are kept with NaN (``score`` drops them).
+    per metric. Rows whose label is missing are kept with NaN (``score`` drops them). ``progress`` is
+    called with the number of pairs done after each pair.
 
     ``dataset`` is an iterable of pairs (``.original``, ``.compressed``, ``.label``, ``.meta`` with ``task``,
     ``codec``, ``original_id``...), or a dataset folder / Hub repo id / ``DatasetDict`` read with
@@ -97,6 +99,8 @@ def metric_values(
             rows["rate_index"].append(meta.get("rate_index"))
             rows["bpfp"].append(meta.get("bpfp"))
             rows["label"].append(_label(pair, label))
+            if progress is not None:
+                progress(i + 1)
     finally:
         baselines.clear_caches()
     return pd.DataFrame({**rows, **values})
@@ -115,6 +119,7 @@ def score(
     seed: int = 0,
     confidence: float = 0.95,
     magnitude: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Score candidate metric(s) on a CFQA dataset: the correlation of each with the task-drop labels.
 
@@ -128,13 +133,14 @@ def score(
         (the continuous cls companion). Rows with a missing label are skipped with a warning.
     protocol, fit, bootstrap, seed, confidence, magnitude : see :func:`cfqa_metric.correlate`; ``magnitude``
         uses each metric's registered direction.
+    progress : called with the number of pairs scored so far.
 
     Returns
     -------
     For one metric, the :func:`cfqa_metric.correlate` result; for a list, ``{metric name: result}``.
     """
     specs = _specs(metric)
-    table = metric_values(specs, dataset, tasks=tasks, codecs=codecs, label=label)
+    table = metric_values(specs, dataset, tasks=tasks, codecs=codecs, label=label, progress=progress)
     if table.empty:
         raise ValueError(f"no pairs to score (tasks={tasks}, codecs={codecs})")
     missing = table["label"].isna()

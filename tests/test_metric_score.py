@@ -170,3 +170,10 @@ def test_score_a_written_cfqa_dataset_folder(tmp_path, monkeypatch):
     assert by_path == in_memory
     assert all(cell.startswith("seg/") for cell in by_path["mse"]["cells"])
     assert by_path["mse"]["n_groups"] == 3 * len(by_path["mse"]["cells"])
+
+
+def test_progress_callback_counts_pairs():
+    pairs = make_pairs(n_originals=1, n_rates=3)
+    seen = []
+    score("mse", pairs, progress=seen.append)
+    assert seen == list(range(1, len(pairs) + 1))
