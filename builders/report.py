@@ -22,25 +22,13 @@ STATS = ("plcc", "srocc", "krocc")
 
 
 def metric_rows(dataset_dir: str | Path, metrics: Sequence[str]) -> pd.DataFrame:
-    """One row per compressed feature: its identity, rate, labels and the value of every metric."""
-    import cfqa_dataset
-    from cfqa_metric import registry
+    """One row per compressed feature: identity, rate, ``label``, ``label_ce`` and every metric's value."""
+    from cfqa_metric.scoring import metric_values
 
-    fns = {name: registry.get(name) for name in metrics}
-    records = []
-    for pair in cfqa_dataset.iter_pairs(dataset_dir):
-        meta = pair.meta
-        row = {
-            k: meta.get(k) for k in ("task", "codec", "original_id", "rate_index", "bpfp", "raw", "raw_ce")
-        }
-        row["label"] = pair.label
-        row["label_ce"] = meta.get("label_ce")
-        for name, fn in fns.items():
-            row[name] = float(fn(pair.original, pair.compressed))
-        records.append(row)
-    if not records:
+    rows = metric_values(list(metrics), str(dataset_dir), extra_labels=("label_ce",))
+    if rows.empty:
         raise ValueError(f"{dataset_dir}: the dataset has no compressed rows to score")
-    return pd.DataFrame.from_records(records)
+    return rows
 
 
 def correlation_table(
@@ -71,9 +59,9 @@ def _fmt(cell: dict[str, Any], stat: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "nan"
     text = f"{value:+.3f}"
-    ci = cell.get(f"{stat}_ci")
-    if ci and not any(math.isnan(v) for v in ci):
-        text += f" [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+    low, high = cell.get(f"{stat}_ci_low"), cell.get(f"{stat}_ci_high")
+    if low is not None and high is not None and not (math.isnan(low) or math.isnan(high)):
+        text += f" [{low:+.2f}, {high:+.2f}]"
     return text
 
 

@@ -65,10 +65,12 @@ def metric_values(
     codecs: Sequence[str] | None = None,
     label: str = "label",
     progress: Callable[[int], None] | None = None,
+    extra_labels: Sequence[str] = (),
 ) -> pd.DataFrame:
     """One row per compressed feature: ``original_id, task, codec, rate_index, bpfp, label`` and a column
     per metric. Rows whose label is missing are kept with NaN (``score`` drops them). ``progress`` is
-    called with the number of pairs done after each pair.
+    called with the number of pairs done after each pair. ``extra_labels`` adds a column per further meta
+    key (e.g. ``"label_ce"``), NaN where a row lacks it, so one pass serves several labels.
 
     ``dataset`` is an iterable of pairs (``.original``, ``.compressed``, ``.label``, ``.meta`` with ``task``,
     ``codec``, ``original_id``...), or a dataset folder / Hub repo id / ``DatasetDict`` read with
@@ -76,7 +78,8 @@ def metric_values(
     per-original work (Gram matrices, normalised tokens) is done once per original.
     """
     specs = _specs(metric)
-    rows: dict[str, list] = {k: [] for k in ("original_id", "task", "codec", "rate_index", "bpfp", "label")}
+    columns = ("original_id", "task", "codec", "rate_index", "bpfp", "label", *extra_labels)
+    rows: dict[str, list] = {k: [] for k in columns}
     values: dict[str, list[float]] = {s.name: [] for s in specs}
     try:
         for i, pair in enumerate(_pairs(dataset, tasks, codecs)):
@@ -99,6 +102,8 @@ def metric_values(
             rows["rate_index"].append(meta.get("rate_index"))
             rows["bpfp"].append(meta.get("bpfp"))
             rows["label"].append(_label(pair, label))
+            for extra in extra_labels:
+                rows[extra].append(_label(pair, extra))
             if progress is not None:
                 progress(i + 1)
     finally:

@@ -81,6 +81,9 @@ def test_build_writes_dataset_report_and_sane_labels(reference_build, hf_env):
     for name in ("index.md", "rate_label.png", "scatter_cosine.png", "scores.json", "rows.csv"):
         assert (report / name).is_file(), name
     assert "| codec | task |" in (report / "index.md").read_text()
+    # cls rows carry the continuous companion label, so the report has a second table for it
+    assert (report / "table_label_ce.csv").is_file()
+    assert "cls" in (report / "table_label_ce.csv").read_text()
     # bits per feature point fall as rate_index grows, for every codec and original
     compressed = ds["compressed"].to_pandas()
     for _, group in compressed.groupby(["codec", "original_id"]):
