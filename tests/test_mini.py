@@ -55,6 +55,7 @@ def test_rerun_loads_cache(built):
     cache, model, heads, report = built
     model2, heads2, report2 = mini.build_mini(cache, seed=0, threads=1, **TINY)
     assert report2["cached"] is True and report2["cls_top1"] == report["cls_top1"]
+    assert report2["heads_path"] == report["heads_path"]
     for a, b in zip(model.state_dict().values(), model2.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     (s,) = mini.mini_samples("dpt", 1, seed=5)
@@ -99,3 +100,12 @@ def test_mini_cls_selection_is_correctly_classified(built):
 def test_unknown_task():
     with pytest.raises(ValueError):
         mini.mini_samples("det", 1, seed=0)
+
+
+@pytest.mark.slow
+def test_default_budget_quality(tmp_path):
+    """The default build (minutes of CPU) clears the quality bar of the issue on held-out scenes."""
+    _, _, report = mini.build_mini(tmp_path, seed=0)
+    assert report["cls_top1"] > 3 * report["cls_top1_majority"]
+    assert report["seg_miou"] > report["seg_miou_all_background"] + 15
+    assert report["dpt_rmse"] < 0.6 * report["dpt_rmse_mean_predictor"]
