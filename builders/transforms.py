@@ -202,10 +202,10 @@ def _kmeans_1d(
     features). Initialised by sklearn's k-means++ (on a seeded subset); stops when no value changes cluster.
     """
     rng = np.random.default_rng(seed)
-    values = np.asarray(values, dtype=np.float64).ravel()
+    values = np.asarray(values).ravel()
     if max_points is not None and values.size > max_points:
         values = rng.choice(values, size=max_points, replace=False)
-    data = np.sort(values)
+    data = np.sort(values.astype(np.float64))
     distinct = np.unique(data)
     if distinct.size <= levels:
         # Fewer distinct values than levels: every value is its own centre; pad by repeating the top one.
