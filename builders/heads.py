@@ -55,6 +55,12 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     h, w = x.shape[-2:]
     if (h, w) == tuple(size):
         return x
+    # Dense interpolation matrices cost ~(h * w / H + h) multiply-adds per output: worth it only for
+    # small inputs (token grids); large maps (a whole seg canvas) go through F.interpolate.
+    if h * w / size[0] + h > 24:
+        return F.interpolate(
+            x if x.ndim == 4 else x[None], size=tuple(size), mode="bilinear", align_corners=False
+        ).reshape(*x.shape[:-2], *size)
     return torch.matmul(_interp_matrix(h, int(size[0])), torch.matmul(x, _interp_matrix(w, int(size[1])).T))
 
 
@@ -115,10 +121,34 @@ class DepthHead(nn.Module):
 
     def logits(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         """(B, L, T, D) pre-norm tokens -> (B, n_bins, gh, gw) bin logits on the token grid."""
+        if self.training and self.bn is not None:
+            return self._logits_explicit(tokens, grid)
+        b, nl, _, d = tokens.shape
+        # Weights per input channel; channel order of the official head: per block [patch map, cls map].
+        weight = self.conv_depth.weight.reshape(self.n_bins, nl, 2, d)
+        bias = self.conv_depth.bias
+        if self.bn is not None:
+            # Eval-mode BatchNorm is a per-channel affine map: fold it into the 1x1 conv.
+            scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
+            shift = self.bn.bias - self.bn.running_mean * scale
+            bias = bias + self.conv_depth.weight.flatten(1) @ shift
+            weight = weight * scale.reshape(1, nl, 2, d)
+        # The cls map is constant over the grid: its share of the conv is one vector per view.
+        patch = tokens[:, :, 1:].permute(0, 2, 1, 3).reshape(b, -1, nl * d)
+        out = patch @ weight[:, :, 0].reshape(self.n_bins, nl * d).T
+        out = (
+            out
+            + (tokens[:, :, 0].reshape(b, nl * d) @ weight[:, :, 1].reshape(self.n_bins, nl * d).T + bias)[
+                :, None
+            ]
+        )
+        return out.transpose(1, 2).reshape(b, self.n_bins, grid[0], grid[1])
+
+    def _logits_explicit(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """The official computation with the cls map materialised (training: BatchNorm batch statistics)."""
         b, nl, _, d = tokens.shape
         patch = tokens[:, :, 1:].permute(0, 1, 3, 2).reshape(b, nl, d, grid[0], grid[1])
         cls = tokens[:, :, 0, :, None, None].expand(b, nl, d, grid[0], grid[1])
-        # Channel order of the official head: per block [patch map, cls map], blocks concatenated.
         x = torch.stack([patch, cls], dim=2).reshape(b, nl * 2 * d, grid[0], grid[1])
         if self.bn is not None:
             x = self.bn(x)
@@ -127,10 +157,16 @@ class DepthHead(nn.Module):
     def forward(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         """(B, L, T, D) -> (B, 1, gh * upsample, gw * upsample) depth in metres (clamped)."""
         logit = resize(self.logits(tokens, grid), (grid[0] * self.upsample, grid[1] * self.upsample))
-        prob = torch.relu(logit) + 0.1
+        b, k, h, w = logit.shape
+        if logit.requires_grad:
+            prob = torch.relu(logit) + 0.1
+        else:
+            # In place: fresh multi-megabyte buffers cost more than the arithmetic (page faults).
+            prob = logit.relu_().add_(0.1)
+        prob = prob.reshape(b, k, h * w)
         # Expected depth over the bins: sum(p * bins) / sum(p) ("linear" normalisation).
-        depth = (prob * self.bins[:, None, None]).sum(dim=1, keepdim=True) / prob.sum(dim=1, keepdim=True)
-        return depth.clamp(self.min_depth, self.max_depth)
+        depth = (self.bins @ prob) / prob.sum(dim=1)
+        return depth.reshape(b, 1, h, w).clamp(self.min_depth, self.max_depth)
 
 
 def _as_tensor(feature: np.ndarray | torch.Tensor, task: str) -> torch.Tensor:

@@ -73,11 +73,22 @@ class MiniConfig:
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
+def default_threads() -> int:
+    """Torch threads for training: the idle cores (at most 4, at least 1).
+
+    OpenMP threads that share a core with another busy process stall each other: on a 2-core machine
+    with one other busy process, 2 threads train several times slower than 1.
+    """
+    cores = os.cpu_count() or 1
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return int(min(4, max(1, math.floor(cores - busy + 0.5))))
+
+
 @contextlib.contextmanager
 def _threads(n: int | None):
-    """Run with ``n`` torch threads (default: all cores, at most 4) and restore the previous setting."""
+    """Run with ``n`` torch threads (default :func:`default_threads`) and restore the previous setting."""
     before = torch.get_num_threads()
-    torch.set_num_threads(max(1, n or min(4, os.cpu_count() or 1)))
+    torch.set_num_threads(max(1, n or default_threads()))
     try:
         yield
     finally:
@@ -309,6 +320,7 @@ def build_mini(
         model = make_model(cfg)
         heads = make_heads(cfg, model)
         stats = train(model, heads, data, cfg, max_seconds=max_train_seconds, progress=progress)
+        stats["threads"] = torch.get_num_threads()
         timings["train_s"] = stats["seconds"]
         t0 = time.perf_counter()
         quality = evaluate(model, heads, cfg, float(data["depth"].mean()))

@@ -212,3 +212,23 @@ def test_resize_equals_interpolate():
     for size in [(28, 36), (3, 4), (7, 9)]:
         ref = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         torch.testing.assert_close(H.resize(x, size), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_depth_head_fast_path_equals_explicit_with_batchnorm():
+    torch.manual_seed(3)
+    head = H.DepthHead(16, n_bins=32, bn=True)
+    with torch.no_grad():
+        head.bn.running_mean.uniform_(-1, 1)
+        head.bn.running_var.uniform_(0.5, 2)
+        head.bn.weight.uniform_(0.5, 1.5)
+        head.bn.bias.uniform_(-0.5, 0.5)
+    head.eval()
+    tokens = torch.randn(2, 4, 1 + 6 * 5, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            head.logits(tokens, (6, 5)), head._logits_explicit(tokens, (6, 5)), atol=1e-4, rtol=1e-4
+        )
+    # Training mode keeps autograd working through the explicit path.
+    head.train()
+    head(tokens, (6, 5)).sum().backward()
+    assert head.conv_depth.weight.grad is not None
