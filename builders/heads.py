@@ -42,8 +42,11 @@ FORMAT = "cfqa-heads/1"
 @functools.lru_cache(maxsize=256)
 def _interp_matrix(n_in: int, n_out: int) -> torch.Tensor:
     """(n_out, n_in) weights of 1-D linear interpolation (``align_corners=False``)."""
-    eye = torch.eye(n_in, dtype=torch.float32)[None]
-    return F.interpolate(eye, size=n_out, mode="linear", align_corners=False)[0].T.contiguous()
+    # Cached across calls: build a normal tensor even when first called in inference mode, so that
+    # training (autograd) can use it later in the same process.
+    with torch.inference_mode(False), torch.no_grad():
+        eye = torch.eye(n_in, dtype=torch.float32)[None]
+        return F.interpolate(eye, size=n_out, mode="linear", align_corners=False)[0].T.contiguous()
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

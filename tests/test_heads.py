@@ -232,3 +232,11 @@ def test_depth_head_fast_path_equals_explicit_with_batchnorm():
     head.train()
     head(tokens, (6, 5)).sum().backward()
     assert head.conv_depth.weight.grad is not None
+
+
+def test_resize_cache_usable_by_autograd_after_inference():
+    with torch.inference_mode():
+        H.resize(torch.randn(1, 2, 5, 6), (20, 24))
+    x = torch.randn(1, 2, 5, 6, requires_grad=True)
+    H.resize(x, (20, 24)).sum().backward()
+    assert x.grad is not None
