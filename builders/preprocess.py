@@ -113,9 +113,9 @@ def token_grid(height: int, width: int, patch_size: int) -> tuple[int, int]:
 def cls_view(image: np.ndarray, profile: Profile) -> torch.Tensor:
     """(1, 3, crop, crop): shorter side resized to ``cls_resize`` (bicubic), centre crop ``cls_crop``."""
     h, w = image.shape[:2]
-    scale = profile.cls_resize / min(h, w)
-    # torchvision's Resize(int) rule: the shorter side gets exactly cls_resize, the other is truncated.
-    new_h, new_w = (profile.cls_resize, int(w * scale)) if h <= w else (int(h * scale), profile.cls_resize)
+    r = profile.cls_resize
+    # torchvision's Resize(int) rule: the shorter side gets exactly r, the other int(r * long / short).
+    new_h, new_w = (r, int(r * w / h)) if h <= w else (int(r * h / w), r)
     pil = Image.fromarray(image)
     if (new_h, new_w) != (h, w):
         pil = pil.resize((new_w, new_h), Image.Resampling.BICUBIC)

@@ -117,3 +117,20 @@ def test_unknown_task_and_profile(model):
         extract(model, _image(60, 60), "det")
     with pytest.raises(ValueError, match="profile"):
         extract(model, _image(60, 60), "cls", profile="huge")
+
+
+@pytest.mark.parametrize(("h", "w"), [(375, 500), (500, 333), (224, 224)])
+def test_cls_view_matches_torchvision_eval_transform(h, w):
+    tv = pytest.importorskip("torchvision.transforms")
+    from PIL import Image
+
+    img = _image(h, w, seed=h)
+    ref = tv.Compose(
+        [
+            tv.Resize(256, interpolation=tv.InterpolationMode.BICUBIC),
+            tv.CenterCrop(224),
+            tv.ToTensor(),
+            tv.Normalize(preprocess.IMAGENET_MEAN, preprocess.IMAGENET_STD),
+        ]
+    )(Image.fromarray(img))
+    torch.testing.assert_close(preprocess.cls_view(img, preprocess.PAPER)[0], ref, atol=1e-6, rtol=1e-6)
