@@ -101,6 +101,19 @@ def test_finished_lambdas_are_skipped(model_dir, originals):
     assert path.stat().st_mtime_ns == before
 
 
+def test_training_is_seeded_whatever_the_global_torch_state(tmp_path, originals):
+    torch = pytest.importorskip("torch")
+    cbs = {"cls": transforms.fit_codebook(originals["cls"], "cls")}
+    states = []
+    for i, global_seed in enumerate((1, 2)):
+        torch.manual_seed(global_seed)
+        data = {"cls": originals["cls"]}
+        (path,) = hyperprior.train(data, cbs, [0.01], tmp_path / str(i), steps=3, profile="mini", **TINY)
+        states.append(hyperprior.load_checkpoint(path)["state_dict"])
+    for key in states[0]:
+        torch.testing.assert_close(states[0][key], states[1][key], rtol=0, atol=0, msg=key)
+
+
 def test_interrupted_training_resumes_to_the_same_model(tmp_path, originals, monkeypatch):
     torch = pytest.importorskip("torch")
     cbs = {"cls": transforms.fit_codebook(originals["cls"], "cls")}

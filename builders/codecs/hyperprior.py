@@ -202,15 +202,16 @@ def _train_one(
     if path.is_file() and load_checkpoint(path).get("complete"):
         return path
     partial = path.with_name(path.name.replace(".pt", ".partial.pt"))
+    # A seed per lambda, set before the weights are initialised, so that every lambda's run is
+    # reproducible on its own, in any process, and after a resume.
+    lam_seed = [seed, int(round(float(lam) * 1e9))]
+    rng = np.random.default_rng(lam_seed)
+    torch.manual_seed(int(np.random.default_rng(lam_seed).integers(2**31)))
     model = build_model(settings["N"], settings["M"]).to(device)
     main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
     aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
     opt = torch.optim.Adam(main_params, lr=lr)
     aux_opt = torch.optim.Adam(aux_params, lr=settings["aux_lr"])
-    # A seed per lambda, so every lambda's run is reproducible on its own and after a resume.
-    lam_seed = [seed, int(round(float(lam) * 1e9))]
-    rng = np.random.default_rng(lam_seed)
-    torch.manual_seed(int(np.random.default_rng(lam_seed).integers(2**31)))
     start = 0
     if partial.is_file():
         state = load_checkpoint(partial)
