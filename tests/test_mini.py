@@ -65,6 +65,15 @@ def test_rerun_loads_cache(built):
     assert heads.task_value("dpt", f1, s.target) == heads2.task_value("dpt", f2, s.target)
 
 
+def test_training_is_reproducible(built, tmp_path):
+    """Same configuration and thread count -> bit-identical weights (a fresh build in another folder)."""
+    _, model, heads, report = built
+    model2, heads2, _ = mini.build_mini(tmp_path, seed=0, threads=1, **TINY)
+    for a, b in zip(model.state_dict().values(), model2.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(heads.heads["dpt"].conv_depth.weight, heads2.heads["dpt"].conv_depth.weight)
+
+
 def test_heads_load_by_path(built):
     _, model, heads, report = built
     loaded = H.load(report["heads_path"])
