@@ -213,3 +213,17 @@ def test_vvenc_call(standins):
 
 def test_standins_are_real_executables(standins):
     assert os.access(standins["encoder"], os.X_OK)
+
+
+def test_binaries_found_on_path_with_their_config(standins, tmp_path, monkeypatch):
+    bin_dir = tmp_path / "hm-bin"
+    bin_dir.mkdir()
+    _script(bin_dir / "TAppEncoderStatic", ENCODER)
+    _script(bin_dir / "TAppDecoderStatic", DECODER)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert "config encoder_intra_main_rext.cfg" in (codecs.unavailable_reason("hm") or "")
+    (bin_dir / "encoder_intra_main_rext.cfg").write_text("IntraPeriod : 1\n")
+    assert "hm" in codecs.available()
+    codec = codecs.get("hm")
+    assert codec.config == (bin_dir / "encoder_intra_main_rext.cfg").resolve()
+    assert codec.compress(_feature(), "seg", 0).decoded.shape == (2, 1, 9, 24)

@@ -107,13 +107,21 @@ class ExternalCodec(Codec):
 
     @classmethod
     def availability(cls) -> str | None:
-        """None when the binaries are found on PATH, else what to supply."""
+        """None when the binaries are on PATH (and the config beside them), else what to supply."""
         enc = _resolve_binary(None, cls.encoder_names)
         dec = _resolve_binary(None, cls.decoder_names)
-        return cls._describe_missing(enc, dec, config_needed=False, config=None)
+        config = _resolve_config(None, enc, cls.config_names)
+        return cls._describe_missing(enc, dec, bool(cls.config_names), config)
 
     @classmethod
-    def _describe_missing(cls, enc, dec, config_needed: bool, config, given=(None, None, None)) -> str | None:
+    def _describe_missing(
+        cls,
+        enc: Path | None,
+        dec: Path | None,
+        config_needed: bool,
+        config: Path | None,
+        given: tuple[Any, Any, Any] = (None, None, None),
+    ) -> str | None:
         missing = []
         if enc is None:
             missing.append(f"encoder {given[0] or ' / '.join(cls.encoder_names)}")
@@ -128,7 +136,7 @@ class ExternalCodec(Codec):
             f"{', config=...' if config_needed else ''}) or put the binaries on PATH."
         )
 
-    def _problem(self, encoder, decoder, config) -> str | None:
+    def _problem(self, encoder: Any, decoder: Any, config: Any) -> str | None:
         return self._describe_missing(
             self.encoder, self.decoder, bool(self.config_names), self.config, (encoder, decoder, config)
         )
