@@ -51,6 +51,11 @@ def model_dir(tmp_path_factory, originals):
     return out
 
 
+@pytest.fixture(scope="module")
+def cls_codebook(originals):
+    return {"cls": transforms.fit_codebook(originals["cls"], "cls")}
+
+
 def _codec(name, model_dir):
     return codecs.get(name, model_dir=model_dir, ladder=LADDER, profile="mini")
 
@@ -101,9 +106,9 @@ def test_finished_lambdas_are_skipped(model_dir, originals):
     assert path.stat().st_mtime_ns == before
 
 
-def test_training_is_seeded_whatever_the_global_torch_state(tmp_path, originals):
+def test_training_is_seeded_whatever_the_global_torch_state(tmp_path, originals, cls_codebook):
     torch = pytest.importorskip("torch")
-    cbs = {"cls": transforms.fit_codebook(originals["cls"], "cls")}
+    cbs = cls_codebook
     states = []
     for i, global_seed in enumerate((1, 2)):
         torch.manual_seed(global_seed)
@@ -114,9 +119,9 @@ def test_training_is_seeded_whatever_the_global_torch_state(tmp_path, originals)
         torch.testing.assert_close(states[0][key], states[1][key], rtol=0, atol=0, msg=key)
 
 
-def test_interrupted_training_resumes_to_the_same_model(tmp_path, originals, monkeypatch):
+def test_interrupted_training_resumes_to_the_same_model(tmp_path, originals, cls_codebook, monkeypatch):
     torch = pytest.importorskip("torch")
-    cbs = {"cls": transforms.fit_codebook(originals["cls"], "cls")}
+    cbs = cls_codebook
     data = {"cls": originals["cls"]}
     settings = {"steps": 8, "profile": "mini", "threads": 1, **TINY}
     straight = hyperprior.train(data, cbs, [0.01], tmp_path / "straight", **settings)
