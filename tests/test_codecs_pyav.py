@@ -105,3 +105,16 @@ def test_bad_input_names_codec_item_and_rate_point(name, mini_cls):
     good = codec.compress(x, "cls", 0)
     with pytest.raises(CodecError, match="expected"):
         codec.decompress(good.bitstream, (1, 1, 130, 96), "cls", 0)
+
+
+def test_options_survive_json_as_the_pipeline_passes_them(mini_cls):
+    import json
+
+    x, _ = mini_cls
+    dpt = _smooth_feature((2, 4, 9, 24), seed=3)
+    ranges = transforms.fit_ranges({"cls": [x], "dpt": [dpt]})
+    options = json.loads(json.dumps({"ranges": ranges, "profile": "mini", "ladder": list(range(30, 40))}))
+    codec = codecs.get("hevc", **options)
+    direct = codecs.get("hevc", ranges=ranges, profile="mini", ladder=list(range(30, 40)))
+    assert codec.compress(dpt, "dpt", 3).bitstream == direct.compress(dpt, "dpt", 3).bitstream
+    assert json.loads(json.dumps(codec.compress(dpt, "dpt", 3).provenance))["codec_param"] == 33.0
