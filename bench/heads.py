@@ -1,7 +1,7 @@
 """Benchmark: feature extraction and head evaluation of the mini profile, and the head's fast order.
 
 A mini-size random ``Dinov2Model`` (hidden 192, 6 blocks, 3 heads, patch 14; weights do not change the
-cost) and mini-size heads (8 classes, 9 seg classes, 256 depth bins). Prints per task:
+cost) and mini-size heads (8 classes, 9 seg classes, the mini's depth bins). Prints per task:
 
 - ``extract`` ms per image (the 300 originals of a demo),
 - ``task_value`` ms per feature (run once per compressed feature: 12,000 in a demo; target a few ms),
@@ -31,7 +31,7 @@ from transformers import Dinov2Config, Dinov2Model  # noqa: E402
 
 from builders.features import extract  # noqa: E402
 from builders.heads import ClsHead, DepthHead, SegHead, TaskHeads  # noqa: E402
-from builders.mini import mini_samples  # noqa: E402
+from builders.mini import MiniConfig, mini_samples  # noqa: E402
 from builders.preprocess import seg_geometry, token_grid  # noqa: E402
 
 
@@ -130,7 +130,9 @@ def main() -> None:
         patch_size=14,
     )
     model = Dinov2Model(mini_cfg).eval()
-    heads = TaskHeads(ClsHead(192, 8), SegHead(192, 9), DepthHead(192, n_bins=256, bn=True), profile="mini")
+    heads = TaskHeads(
+        ClsHead(192, 8), SegHead(192, 9), DepthHead(192, n_bins=MiniConfig().n_bins, bn=True), profile="mini"
+    )
     samples = {task: mini_samples(task, 1, seed=0)[0] for task in ("cls", "seg", "dpt")}
     run("mini profile (hidden 192, 112 px views)", model, heads, samples, "mini", repeat=40)
 
