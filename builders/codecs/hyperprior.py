@@ -461,10 +461,11 @@ class _HyperpriorCodec(Codec):
                     f"{path} has no codebook for task {task!r} (trained on {ckpt['train']['tasks']})"
                 )
             model = build_model(ckpt["N"], ckpt["M"])
-            # strict=False: the entropy coders' CDF buffers are rebuilt by update() below.
+            # The checkpoint holds the CDF tables computed by update() at the end of training; update()
+            # without force only fills them in when missing, so encoder and decoder share exactly these.
             model.load_state_dict(ckpt["state_dict"], strict=False)
             model.eval().to(self.device)
-            model.update(force=True)
+            model.update()
             self._models[key] = (model, ckpt)
         return self._models[key]
 
