@@ -11,7 +11,9 @@ with zlib: the ratios say how much rate the lossy codecs save and what their tim
 Features: ``--features`` takes an ``.npz`` with arrays ``cls``, ``seg``, ``dpt`` stacked over originals
 (K, N, C, T, D), e.g. real mini features; without it, synthetic DINOv2-like features (per-dimension offsets,
 a few outlier dimensions, token-correlated noise) of the mini shapes are generated. Ranges are fitted to the
-features (:func:`builders.transforms.fit_ranges`). Without ``--model-dir`` the mini hyperpriors are trained
+features (:func:`builders.transforms.fit_ranges`). The mini ladders were chosen on real mini features; on the
+synthetic ones (uncorrelated noise plus outlier dimensions) only the timings and the PyAV codecs' rates mean
+much, and the learned codecs' ladders need not be monotone. Without ``--model-dir`` the mini hyperpriors are trained
 first (all 40 models, the mini budget), and that training time is reported too. ``--paper`` adds paper-size
 frames (cls 257x1536, seg 2740x1536, dpt 3222x6144) for the PyAV codecs at the two ends of their ladders.
 """
@@ -99,6 +101,7 @@ def main() -> None:
         train_feats = {t: [data[t][i] for i in range(data[t].shape[0])] for t in MINI_SHAPES}
         feats = {t: v[: args.originals] for t, v in train_feats.items()}
     else:
+        print("synthetic features: timings are representative, the learned codecs' rates are not")
         train_feats = {t: synthetic_features(s, 12, seed=i) for i, (t, s) in enumerate(MINI_SHAPES.items())}
         feats = {t: v[: args.originals] for t, v in train_feats.items()}
     ranges = transforms.fit_ranges(train_feats)
