@@ -8,14 +8,15 @@ seconds per encode+decode, BPFP at each rate point, MSE and cosine at the two en
 baseline, run in the same process on the same features, is lossless coding of the same packed 10-bit frame
 with zlib: the ratios say how much rate the lossy codecs save and what their time costs relative to it.
 
-Features: ``--features`` takes an ``.npz`` with arrays ``cls``, ``seg``, ``dpt`` stacked over originals
-(K, N, C, T, D), e.g. real mini features; without it, synthetic DINOv2-like features (per-dimension offsets,
-a few outlier dimensions, token-correlated noise) of the mini shapes are generated. Ranges are fitted to the
+Features: ``--features`` takes an ``.npz`` with arrays ``cls``, ``seg``, ``dpt`` stacked over originals (K, N,
+C, T, D), e.g. real mini features; without it, synthetic DINOv2-like features (per-dimension offsets, a few
+outlier dimensions, token-correlated noise) of the mini shapes are generated. Ranges are fitted to the
 features (:func:`builders.transforms.fit_ranges`). The mini ladders were chosen on real mini features; on the
 synthetic ones (uncorrelated noise plus outlier dimensions) only the timings and the PyAV codecs' rates mean
-much, and the learned codecs' ladders need not be monotone. Without ``--model-dir`` the mini hyperpriors are trained
-first (all 40 models, the mini budget), and that training time is reported too. ``--paper`` adds paper-size
-frames (cls 257x1536, seg 2740x1536, dpt 3222x6144) for the PyAV codecs at the two ends of their ladders.
+much, and the learned codecs' ladders need not be monotone. Without ``--model-dir`` the mini hyperpriors are
+trained first (all 40 models, the mini budget), and that training time is reported too. ``--paper`` adds
+paper-size frames (cls 257x1536, seg 2740x1536, dpt 3222x6144) for the PyAV codecs at the two ends of their
+ladders.
 """
 
 from __future__ import annotations
