@@ -118,3 +118,10 @@ def test_default_budget_quality(tmp_path):
     assert report["cls_top1"] > 3 * report["cls_top1_majority"]
     assert report["seg_miou"] > report["seg_miou_all_background"] + 15
     assert report["dpt_rmse"] < 0.6 * report["dpt_rmse_mean_predictor"]
+
+
+def test_default_threads_in_range():
+    before = torch.get_num_threads()
+    n = mini.default_threads()
+    assert 1 <= n <= 4 and isinstance(n, int)
+    assert torch.get_num_threads() == before  # the probe restores the setting
