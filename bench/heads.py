@@ -4,8 +4,9 @@ A mini-size random ``Dinov2Model`` (hidden 192, 6 blocks, 3 heads, patch 14; wei
 cost) and mini-size heads (8 classes, 9 seg classes, the mini's depth bins). Prints per task:
 
 - ``extract`` ms per image (the 300 originals of a demo),
-- ``task_value`` ms per feature (run once per compressed feature: 12,000 in a demo; target a few ms),
-- the same head computed in the official order (every channel upsampled before the 1x1 conv,
+- ``task_value`` ms per feature (prediction + label; run once per compressed feature: 12,000 in a demo;
+  target a few ms) and ``predict`` ms (prediction only),
+- the same prediction computed in the official order (every channel upsampled before the 1x1 conv,
   ``F.interpolate`` and ``einsum``) as the in-process baseline, with the ratio, and the largest
   difference between the two depth maps / the share of equal seg pixels,
 - the projected seconds of head evaluation for 4,000 features per task (4 codecs x 10 rates x 100).
@@ -90,8 +91,8 @@ def official_dpt(heads: TaskHeads, feature: np.ndarray, size: tuple[int, int]) -
 
 def run(label: str, model, heads: TaskHeads, samples: dict, profile: str, repeat: int) -> None:
     print(f"\n== {label} ==")
-    header = ("task", "feature", "extract ms", "head ms", "official ms", "ratio")
-    print("{:4} {:>18} {:>11} {:>8} {:>12} {:>6}  agreement".format(*header))
+    header = ("task", "feature", "extract ms", "value ms", "predict ms", "official ms", "ratio")
+    print("{:4} {:>18} {:>11} {:>9} {:>11} {:>12} {:>6}  agreement".format(*header))
     for task, sample in samples.items():
         feat = extract(model, sample.image, task, profile=profile)
         t_ext = timed(
@@ -99,11 +100,12 @@ def run(label: str, model, heads: TaskHeads, samples: dict, profile: str, repeat
         )
         t_head = timed(lambda f=feat, s=sample, t=task: heads.task_value(t, f, s.target), repeat)
         if task == "cls":
-            official, ratio, agree = "-", "-", "-"
+            predict, official, ratio, agree = "-", "-", "-", "-"
         else:
             size = sample.target.shape
             ref_fn = official_seg if task == "seg" else official_dpt
             t_ref = timed(lambda f=feat, fn=ref_fn, sz=size: fn(heads, f, sz), repeat)
+            t_pred = timed(lambda f=feat, t=task, sz=size: heads.predict(t, f, sz), repeat)
             ours = heads.predict(task, feat, size)
             ref = ref_fn(heads, feat, size)
             agree = (
@@ -111,9 +113,10 @@ def run(label: str, model, heads: TaskHeads, samples: dict, profile: str, repeat
                 if task == "seg"
                 else f"max |diff| {np.abs(ours - ref).max():.2e} m"
             )
-            official, ratio = f"{t_ref:.2f}", f"{t_ref / t_head:.1f}x"
+            predict, official, ratio = f"{t_pred:.2f}", f"{t_ref:.2f}", f"{t_ref / t_pred:.1f}x"
         print(
-            f"{task:4} {str(feat.shape):>18} {t_ext:11.2f} {t_head:8.2f} {official:>12} {ratio:>6}  {agree}"
+            f"{task:4} {str(feat.shape):>18} {t_ext:11.2f} {t_head:9.2f} {predict:>11} "
+            f"{official:>12} {ratio:>6}  {agree}"
         )
         print(f"     -> 4,000 {task} head evaluations: {4000 * t_head / 1e3:.1f} s")
 
