@@ -61,6 +61,7 @@ class EncodeUnit:
     heads_key: str
     raw: float
     raw_ce: float | None
+    metrics: tuple[str, ...] = ()
 
     @property
     def encoded(self) -> str:
@@ -71,6 +72,11 @@ class EncodeUnit:
     def labelled(self) -> str:
         key = unit_key(encoded=self.encoded, heads=self.heads_key, target=self.target)
         return f"labels/{self.task}/{self.codec}/{self.rate_index}/{self.original_id}-{key}.json"
+
+    @property
+    def measured(self) -> str:
+        key = unit_key(encoded=self.encoded, metrics=sorted(self.metrics))
+        return f"metrics/{self.task}/{self.codec}/{self.rate_index}/{self.original_id}-{key}.json"
 
 
 @functools.lru_cache(maxsize=16)
@@ -88,11 +94,15 @@ def _heads(path: str) -> Any:
 
 
 def run_encode_unit(unit: EncodeUnit) -> dict[str, Any]:
-    """Worker function: encode + decode + label one unit unless already done; returns its row meta."""
+    """Worker function: encode + decode, label, and baseline metric values of one unit, each unless already
+    done; returns its row meta. Metrics are computed here, where both arrays are in memory, so the report
+    need not read every feature back."""
     from builders import labels
+    from cfqa_metric import registry
 
     store = UnitStore(unit.store)
     meta_path = unit.encoded + ".json"
+    original = None
     if store.exists(meta_path):
         meta = store.read_json(meta_path)
         decoded = None
@@ -124,7 +134,18 @@ def run_encode_unit(unit: EncodeUnit) -> dict[str, Any]:
             else float(value["raw_ce"]) - float(unit.raw_ce),
         }
         store.write_json(unit.labelled, label)
-    return {**meta, **store.read_json(unit.labelled)}
+    else:
+        label = store.read_json(unit.labelled)
+    if not store.exists(unit.measured):
+        if decoded is None:
+            decoded = store.read_array(unit.encoded + ".npy")
+        if original is None:
+            original = store.read_array(unit.feature)
+        values = {name: float(registry.get(name)(original, decoded)) for name in unit.metrics}
+        store.write_json(unit.measured, values)
+    else:
+        values = store.read_json(unit.measured)
+    return {**meta, **label, "metrics": values}
 
 
 def _opt(value: Any) -> float | None:
@@ -189,8 +210,9 @@ class Build:
             for task, records in originals.items():
                 options = self.profile.codec_options(codec, task, originals)
                 codec_key = unit_key(codec=codec, options=options)
-                for rate_index in range(self.config.rate_points):
-                    for rec in records:
+                # one original's rate points are consecutive, so a chunk of units reads it once
+                for rec in records:
+                    for rate_index in range(self.config.rate_points):
                         units.append(
                             EncodeUnit(
                                 store=self.store.root,
@@ -206,6 +228,7 @@ class Build:
                                 heads_key=self.profile.heads_key,
                                 raw=rec.raw,
                                 raw_ce=rec.raw_ce,
+                                metrics=tuple(self.config.metrics),
                             )
                         )
         return units
@@ -262,6 +285,26 @@ class Build:
             self.out / DATASET_DIRNAME, original_rows(), compressed_rows(), notes=self.profile.card_notes()
         )
 
+    def metric_rows(self, units: list[EncodeUnit], results: list[dict[str, Any]]) -> Any:
+        """The report's table (one row per compressed feature) from the workers' results."""
+        import pandas as pd
+
+        records = [
+            {
+                "original_id": u.original_id,
+                "task": u.task,
+                "codec": u.codec,
+                "rate_index": u.rate_index,
+                "bpfp": r["bpfp"],
+                "label": r["label"],
+                "label_ce": r["label_ce"],
+                **r["metrics"],
+            }
+            for u, r in zip(units, results, strict=True)
+        ]
+        frame = pd.DataFrame.from_records(records)
+        return frame.sort_values(["task", "codec", "original_id", "rate_index"], ignore_index=True)
+
     # --- the whole build ---------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -282,7 +325,11 @@ class Build:
 
         with self.runner.timed("report"):
             summary = report.write_report(
-                self.out, bootstrap=self.config.bootstrap, seed=self.config.seed, metrics=self.config.metrics
+                self.out,
+                bootstrap=self.config.bootstrap,
+                seed=self.config.seed,
+                metrics=self.config.metrics,
+                rows=self.metric_rows(units, results),
             )
         summary["dataset"] = str(dataset)
         summary["stage_seconds"] = dict(self.runner.stage_seconds)

@@ -1,7 +1,8 @@
 """The report of a built CFQA folder: the paper-style table with bootstrap CIs, rate-vs-label curves,
 scatter plots.
 
-`write_report(DIR)` reads `DIR/cfqa` (the dataset), evaluates every requested metric once per compressed row,
+`write_report(DIR)` reads `DIR/cfqa` (the dataset), evaluates every requested metric once per compressed row
+(or takes the values the pipeline computed),
 correlates with the labels under the paper's protocol and writes `DIR/report/` (index.md, table.md, table.csv,
 rows.csv, scores.json, PNG plots). `cfqa report DIR` calls it.
 """
@@ -161,15 +162,21 @@ def write_report(
     bootstrap: int = 1000,
     seed: int = 0,
     dataset_dir: str | Path | None = None,
+    rows: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """Write `out/report/` for the dataset in ``dataset_dir`` (default `out/cfqa`); returns a summary dict."""
+    """Write `out/report/` for the dataset in ``dataset_dir`` (default `out/cfqa`); returns a summary dict.
+
+    ``rows`` (the :func:`metric_rows` table) skips reading the features again when the caller already has
+    the metric values (the pipeline computes them in its workers).
+    """
     out = Path(out)
     dataset_dir = Path(dataset_dir) if dataset_dir is not None else out / "cfqa"
     if not (dataset_dir / "README.md").is_file():
         raise FileNotFoundError(f"no CFQA dataset folder (with README.md card) at {dataset_dir}")
     folder = out / REPORT_DIRNAME
     folder.mkdir(parents=True, exist_ok=True)
-    rows = metric_rows(dataset_dir, metrics)
+    if rows is None:
+        rows = metric_rows(dataset_dir, metrics)
     rows.to_csv(folder / "rows.csv", index=False)
 
     labels = ["label"] + (["label_ce"] if rows["label_ce"].notna().any() else [])
