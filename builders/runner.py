@@ -52,8 +52,19 @@ class Runner:
 
             self._client = Client(self.scheduler)
         elif self.workers > 0:
+            import dask
             from distributed import Client, LocalCluster
 
+            # Codecs allocate and free large frame buffers on every call. Dask's default
+            # MALLOC_TRIM_THRESHOLD_ (64 KiB) hands them back to the kernel each time, and glibc's mmap
+            # threshold maps big ones afresh: page faults and system time took ~25% of the encode stage.
+            big = 1 << 30
+            dask.config.set(
+                {
+                    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": big,
+                    "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": big,
+                }
+            )
             # One thread per worker process: codecs and torch parallelise badly inside a worker on few cores,
             # and processes isolate x265/compressai global state.
             self._cluster = LocalCluster(
