@@ -93,8 +93,8 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def plot_rate_label(rows: pd.DataFrame, path: Path, label: str = "label") -> None:
-    """Mean label vs mean BPFP per rate point, one panel per task, one line per codec."""
+def _task_panels(rows: pd.DataFrame, path: Path, draw) -> None:
+    """One panel per task; ``draw(ax, task, codec, group)`` for each codec's rows; saved as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,42 +103,39 @@ def plot_rate_label(rows: pd.DataFrame, path: Path, label: str = "label") -> Non
     tasks = sorted(rows["task"].unique())
     fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
-        sub = rows[rows["task"] == task]
-        for codec, group in sub.groupby("codec"):
-            curve = group.groupby("rate_index")[["bpfp", label]].mean().sort_values("bpfp")
-            ax.plot(curve["bpfp"], curve[label], marker="o", label=codec)
-        ax.set_xscale("log")
-        ax.set_xlabel("bits per feature point (BPFP)")
-        ax.set_ylabel(f"mean {label} (task drop, positive = worse)")
-        ax.set_title(task)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_scatter(rows: pd.DataFrame, metric: str, path: Path, label: str = "label") -> None:
-    """Metric value vs label for every compressed row, one panel per task, coloured by codec."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks = sorted(rows["task"].unique())
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
-        sub = rows[rows["task"] == task]
-        for codec, group in sub.groupby("codec"):
-            ax.scatter(group[metric], group[label], s=6, alpha=0.5, label=codec)
-        ax.set_xlabel(metric)
-        ax.set_ylabel(label)
-        ax.set_title(f"{task}: {metric} vs {label}")
+        for codec, group in rows[rows["task"] == task].groupby("codec"):
+            draw(ax, task, codec, group)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, markerscale=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_rate_label(rows: pd.DataFrame, path: Path, label: str = "label") -> None:
+    """Mean label vs mean BPFP per rate point, one panel per task, one line per codec."""
+
+    def draw(ax, task, codec, group):
+        curve = group.groupby("rate_index")[["bpfp", label]].mean().sort_values("bpfp")
+        ax.plot(curve["bpfp"], curve[label], marker="o", label=codec)
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per feature point (BPFP)")
+        ax.set_ylabel(f"mean {label} (task drop, positive = worse)")
+        ax.set_title(task)
+
+    _task_panels(rows, path, draw)
+
+
+def plot_scatter(rows: pd.DataFrame, metric: str, path: Path, label: str = "label") -> None:
+    """Metric value vs label for every compressed row, one panel per task, coloured by codec."""
+
+    def draw(ax, task, codec, group):
+        ax.scatter(group[metric], group[label], s=6, alpha=0.5, label=codec)
+        ax.set_xlabel(metric)
+        ax.set_ylabel(label)
+        ax.set_title(f"{task}: {metric} vs {label}")
+
+    _task_panels(rows, path, draw)
 
 
 def rate_sanity(rows: pd.DataFrame, label: str = "label") -> dict[str, float]:
