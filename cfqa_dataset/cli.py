@@ -86,7 +86,7 @@ def verify_cmd(path: Annotated[Path, typer.Argument(help="Dataset folder.")]) ->
 
 @app.command("push")
 def push_cmd(
-    out: Annotated[Path, typer.Argument(help="Dataset folder written by cfqa.")],
+    out: Annotated[Path, typer.Argument(help="Dataset folder, or a `cfqa build` folder (uses OUT/cfqa).")],
     repo_id: Annotated[str, typer.Argument(help="Hub dataset repo, e.g. user/cfqa.")],
     config: Annotated[
         list[str] | None, typer.Option("--config", help="Push only these configs (repeatable), e.g. cls-hm.")
@@ -101,6 +101,8 @@ def push_cmd(
     """Upload changed shards, the regenerated card and the manifest (token from HF's usual places)."""
     from .hub import push
 
+    if not (out / "README.md").is_file() and (out / "cfqa" / "README.md").is_file():
+        out = out / "cfqa"  # a build folder: its dataset is OUT/cfqa
     try:
         plan = push(
             out,

@@ -92,7 +92,8 @@ def test_build_writes_dataset_report_and_sane_labels(reference_build, hf_env):
     saved = json.loads((out / "build_config.json").read_text())
     assert saved["codecs"] == ["hevc", "av1"]
     assert "torch" in json.loads((out / "environment.json").read_text())
-    assert set(summary["stage_seconds"]) >= {"models", "codecs", "encode + decode + label", "dataset", "report"}
+    stages = {"models", "codecs", "encode + decode + label", "dataset", "report"}
+    assert set(summary["stage_seconds"]) >= stages
 
 
 def test_rerun_redoes_nothing_and_is_identical(reference_build, hf_env):
@@ -152,3 +153,17 @@ def test_config_rejects_bad_values(tmp_path):
     bad.write_text('profile = "mini"\ncolour = "red"\n')
     with pytest.raises(ValueError, match="colour"):
         BuildConfig.from_file(bad)
+
+
+def test_push_accepts_a_build_folder(reference_build, hf_env):
+    """`cfqa push OUT REPO --dry-run` on a build folder plans the upload of OUT/cfqa, offline, no token."""
+    from typer.testing import CliRunner
+
+    from builders.cli import app
+
+    out, _ = reference_build
+    result = CliRunner().invoke(app, ["push", str(out), "someone/cfqa-mini", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "README.md" in result.output
+    assert "compressed-hevc" in result.output
+    assert "dry run: nothing uploaded" in result.output
