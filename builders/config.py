@@ -26,6 +26,8 @@ class BuildConfig:
 
     profile: Literal["mini", "paper"] = "mini"
     out: str = "out/mini"
+    # Local working folder (unit cache, models) when `out` is a remote fsspec URL; default .cfqa-work/<key>.
+    work: str | None = None
     tasks: tuple[str, ...] = TASKS
     codecs: tuple[str, ...] = ()
     originals: int = 100

@@ -158,7 +158,13 @@ class Build:
     def __init__(self, config: BuildConfig, runner: Runner) -> None:
         self.config = config
         self.runner = runner
-        self.out = Path(config.out)
+        self.remote = _is_remote(config.out)
+        # A remote --out (s3://, gs://, memory://, ...) is built in a local working folder, then published.
+        self.out = (
+            Path(config.work or Path(".cfqa-work") / unit_key(out=config.out))
+            if self.remote
+            else Path(config.out)
+        )
         self.out_store = UnitStore(self.out)
         self.store = UnitStore(self.out / "cache")
         self.profile: Profile = make_profile(config, self.store, runner.console)
@@ -335,7 +341,28 @@ class Build:
         summary["stage_seconds"] = dict(self.runner.stage_seconds)
         summary["mini_quality"] = self.profile.quality()
         self.out_store.write_json("summary.json", summary)
+        if self.remote:
+            with self.runner.timed("publish"):
+                summary["published"] = publish(self.out, self.config.out)
         return summary
+
+
+def _is_remote(url: str) -> bool:
+    protocol = url.split("://", 1)[0] if "://" in url else "file"
+    return protocol not in ("file", "local")
+
+
+def publish(local: Path, url: str) -> str:
+    """Copy a finished build's dataset, report and records (not the unit cache) to an fsspec URL."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url)
+    root = root.rstrip("/")
+    for name in (DATASET_DIRNAME, "report"):
+        fs.put(str(local / name), f"{root}/{name}", recursive=True)
+    for name in ("build_config.json", "environment.json", "summary.json"):
+        fs.put_file(str(local / name), f"{root}/{name}")
+    return url
 
 
 def build(config: BuildConfig, runner: Runner | None = None) -> dict[str, Any]:

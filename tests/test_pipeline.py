@@ -167,3 +167,21 @@ def test_push_accepts_a_build_folder(reference_build, hf_env):
     assert "README.md" in result.output
     assert "compressed-hevc" in result.output
     assert "dry run: nothing uploaded" in result.output
+
+
+def test_remote_out_is_built_locally_and_published(reference_build, tmp_path, hf_env):
+    """An fsspec URL as --out: the build runs in a local working folder, then dataset + report are copied."""
+    import fsspec
+
+    ref, _ = reference_build
+    work = tmp_path / "work"
+    seed_models(ref, work)
+    url = "memory://cfqa-test/remote-out"
+    summary = build(tiny_config(url, work=str(work)))
+    assert summary["published"] == url
+    fs = fsspec.filesystem("memory")
+    published = {p.split("remote-out/", 1)[1]: fs.cat_file(p) for p in fs.find("/cfqa-test/remote-out")}
+    local = {f"cfqa/{k}": v for k, v in shard_bytes(work).items()}
+    assert {k: v for k, v in published.items() if k.startswith("cfqa/")} == local
+    assert "report/index.md" in published and "build_config.json" in published
+    assert not any(k.startswith("cache/") for k in published)
